@@ -1,0 +1,80 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+
+
+class Retailer(models.Model):
+    """A shop that orders from vendors. Every retailer-side row is scoped to one of these."""
+
+    class Segment(models.TextChoices):
+        CONVENIENCE = "convenience", "Convenience store"
+        GROCERY = "grocery", "Independent grocer"
+        GIFT = "gift", "Gift & homeware shop"
+        CAFE = "cafe", "Café & deli"
+        WHOLESALE = "wholesale", "Wholesaler"
+        OTHER = "other", "Other"
+
+    class Size(models.TextChoices):
+        SMALL = "small", "Small"
+        MEDIUM = "medium", "Medium"
+        LARGE = "large", "Large"
+
+    name = models.CharField(max_length=200)
+    # Key of the customer in an imported dataset; empty for retailers created in the portal.
+    external_ref = models.CharField(max_length=64, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+    segment = models.CharField(max_length=20, choices=Segment.choices, default=Segment.OTHER)
+    size = models.CharField(max_length=10, choices=Size.choices, default=Size.SMALL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_ref"], condition=~Q(external_ref=""), name="retailer_unique_external_ref"
+            ),
+        ]
+        indexes = [models.Index(fields=["region", "segment"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    """A person who logs in: a member of one retailer, a member of one vendor, or staff."""
+
+    class Role(models.TextChoices):
+        RETAILER = "retailer", "Retailer member"
+        VENDOR = "vendor", "Vendor member"
+        STAFF = "staff", "Staff"
+
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.RETAILER)
+    retailer = models.ForeignKey(
+        Retailer, null=True, blank=True, on_delete=models.PROTECT, related_name="members"
+    )
+    vendor = models.ForeignKey(
+        "vendors.Vendor", null=True, blank=True, on_delete=models.PROTECT, related_name="members"
+    )
+
+    class Meta:
+        constraints = [
+            # The role and the organisation link must agree, so no view ever has to guess a tenant.
+            models.CheckConstraint(
+                condition=(
+                    Q(role="retailer", retailer__isnull=False, vendor__isnull=True)
+                    | Q(role="vendor", vendor__isnull=False, retailer__isnull=True)
+                    | Q(role="staff", retailer__isnull=True, vendor__isnull=True)
+                ),
+                name="user_role_matches_organisation",
+            ),
+        ]
+
+    @property
+    def is_retailer_member(self) -> bool:
+        return self.role == self.Role.RETAILER
+
+    @property
+    def is_vendor_member(self) -> bool:
+        return self.role == self.Role.VENDOR

@@ -1,0 +1,74 @@
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import F, Q, Sum
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Basket"
+        PLACED = "placed", "Placed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    retailer = models.ForeignKey("accounts.Retailer", on_delete=models.PROTECT, related_name="orders")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    placed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Where an imported order came from ("online-retail", "instacart", "csv") and its key there.
+    source = models.CharField(max_length=20, blank=True)
+    external_ref = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        constraints = [
+            # A retailer has at most one open basket; the portal relies on it to find "the" basket.
+            models.UniqueConstraint(
+                fields=["retailer"], condition=Q(status="draft"), name="order_one_open_basket_per_retailer"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(placed_at__isnull=False), name="order_placed_has_placed_at"
+            ),
+            models.UniqueConstraint(
+                fields=["source", "external_ref"],
+                condition=~Q(external_ref=""),
+                name="order_unique_external_ref_per_source",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["retailer", "status", "-placed_at"]),
+            models.Index(fields=["status", "placed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def total(self) -> Decimal:
+        """Sum of the lines; views that list many orders annotate it instead of calling this."""
+        result = self.lines.aggregate(total=Sum(F("quantity") * F("unit_price")))["total"]
+        return result or Decimal("0.00")
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey("catalog.Product", on_delete=models.PROTECT, related_name="order_lines")
+    quantity = models.PositiveIntegerField()
+    # Price at the time of ordering, so later catalogue price changes never rewrite history.
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "product"], name="orderline_unique_product_per_order"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="orderline_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="orderline_price_not_negative"),
+        ]
+        indexes = [models.Index(fields=["product", "order"])]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.product_id}"
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.quantity * self.unit_price
