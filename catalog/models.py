@@ -9,7 +9,9 @@ class Category(models.Model):
     """Two-level tree: top-level departments and their categories."""
 
     name = models.CharField(max_length=120)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
 
     class Meta:
         ordering = ["name"]
