@@ -1,4 +1,6 @@
-from django.contrib.auth.models import AbstractUser
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models import Q
 
@@ -42,6 +44,15 @@ class Retailer(models.Model):
         return self.name
 
 
+class SmartBasketUserManager(UserManager["User"]):
+    def create_superuser(
+        self, username: str, email: str | None = None, password: str | None = None, **extra_fields: Any
+    ) -> "User":
+        # Superusers belong to no organisation; without the staff role they would break the role constraint.
+        extra_fields.setdefault("role", User.Role.STAFF)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
 class User(AbstractUser):
     """A person who logs in: a member of one retailer, a member of one vendor, or staff."""
 
@@ -50,6 +61,12 @@ class User(AbstractUser):
         VENDOR = "vendor", "Vendor member"
         STAFF = "staff", "Staff"
 
+    class ItemsPerPage(models.IntegerChoices):
+        TEN = 10, "10"
+        TWENTY_FIVE = 25, "25"
+        FIFTY = 50, "50"
+        HUNDRED = 100, "100"
+
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.RETAILER)
     retailer = models.ForeignKey(
         Retailer, null=True, blank=True, on_delete=models.PROTECT, related_name="members"
@@ -57,6 +74,15 @@ class User(AbstractUser):
     vendor = models.ForeignKey(
         "vendors.Vendor", null=True, blank=True, on_delete=models.PROTECT, related_name="members"
     )
+    # Personal preferences, edited on the settings page.
+    items_per_page = models.PositiveSmallIntegerField(
+        choices=ItemsPerPage.choices, default=ItemsPerPage.TWENTY_FIVE
+    )
+    email_opt_in = models.BooleanField(
+        default=False, help_text="Receive an email when products you buy regularly are due for reorder."
+    )
+
+    objects = SmartBasketUserManager()
 
     class Meta:
         constraints = [

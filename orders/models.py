@@ -72,3 +72,24 @@ class OrderLine(models.Model):
     @property
     def line_total(self) -> Decimal:
         return self.quantity * self.unit_price
+
+
+class ImportRun(models.Model):
+    """One run of `import_transactions`: what was read, what it created and which rows were rejected."""
+
+    source = models.CharField(max_length=20)
+    path = models.CharField(max_length=500)
+    # Of the file (or, for a folder, of its files in name order): tells a re-import of the same data apart.
+    sha256 = models.CharField(max_length=64)
+    vendor = models.ForeignKey("vendors.Vendor", on_delete=models.PROTECT, related_name="import_runs")
+    counts = models.JSONField(default=dict)
+    # The first rejected rows ({line_no, reason, raw}); `rejected_total` in counts says how many there were.
+    rejected_rows = models.JSONField(default=list, blank=True)
+    duration_seconds = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.source} import of {self.path} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -1,0 +1,105 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _static_files_without_manifest(settings: object) -> None:
+    # Production serves hashed files from a collectstatic manifest; tests render templates without running
+    # collectstatic, so they resolve static URLs straight from the source directories instead.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+# --- A real Celery worker process for `@pytest.mark.worker` tests (recommendations pipeline).
+# A Redis database of its own, so queued test tasks never reach another test run's workers.
+WORKER_REDIS_DB = os.environ.get("SMARTBASKET_WORKER_REDIS_DB", "13")
+WORKER_READY_SECONDS = 90
+
+
+@dataclass
+class CeleryWorker:
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def kill(self) -> None:
+        """SIGKILL, as when a machine dies: no cleanup code of the worker runs."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _use_broker(app, url: str) -> None:
+    # The app caches its connection pools; drop them so the next publish connects to `url`.
+    app.conf.broker_url = url
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings, tmp_path: Path) -> Iterator[Callable[[], CeleryWorker]]:
+    """`celery_worker()` starts a worker that sees the test database (committed data); killed at teardown."""
+    import redis
+    from django.db import connection
+
+    from smartbasket.celery import app
+
+    parts = urlsplit(settings.REDIS_URL or "redis://127.0.0.1:6379/0")
+    broker = urlunsplit((parts.scheme, parts.netloc, f"/{WORKER_REDIS_DB}", "", ""))
+    redis.Redis.from_url(broker).flushdb()
+    previous_broker = app.conf.broker_url
+    _use_broker(app, broker)
+    settings.ARTIFACTS_DIR = tmp_path / "artifacts"
+    db = connection.settings_dict
+    database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": broker,
+        "SMARTBASKET_ARTIFACTS_DIR": str(settings.ARTIFACTS_DIR),
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "test-only-secret-key",
+    }
+    started: list[CeleryWorker] = []
+
+    def start() -> CeleryWorker:
+        name = f"pipeline-test-{uuid.uuid4().hex[:8]}@localhost"
+        log_path = tmp_path / f"{name.split('@')[0]}.log"
+        command = [
+            sys.executable, "-m", "celery", "-A", "smartbasket", "worker", "-Q", "celery,recommendations",
+            "--pool=solo", "-n", name, "--without-gossip", "--without-mingle", "-l", "info",
+        ]  # fmt: skip
+        with open(log_path, "wb") as log_file:
+            process = subprocess.Popen(
+                command, env=env, cwd=settings.BASE_DIR, stdout=log_file, stderr=subprocess.STDOUT
+            )
+        worker = CeleryWorker(name, process, log_path)
+        started.append(worker)
+        deadline = time.monotonic() + WORKER_READY_SECONDS
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"Celery worker exited at start-up:\n{worker.log()}")
+            if app.control.ping(destination=[name], timeout=0.5):
+                return worker
+        raise RuntimeError(f"Celery worker not ready after {WORKER_READY_SECONDS}s:\n{worker.log()}")
+
+    yield start
+    for worker in started:
+        worker.kill()
+    redis.Redis.from_url(broker).flushdb()
+    _use_broker(app, previous_broker)

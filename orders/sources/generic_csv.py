@@ -1,0 +1,112 @@
+"""Reader for any transactions CSV, given a `ColumnMapping` from field names to its headers.
+
+Without an order column, all of a customer's lines on one calendar day form one order, keyed
+`<customer>@<YYYY-MM-DD>`. Without a quantity column every line is one unit; without a price column the price
+is unknown (None). Dates: ISO 8601 (`2024-03-01`, `2024-03-01T09:30`, with or without an offset), or day-first
+`01/03/2024`, `01.03.2024`, `01-03-2024` with an optional `HH:MM[:SS]`; naive times are UTC. A category
+written `Department / Aisle` becomes a two-level category. Empty customer, product, date or a non-positive
+quantity -> rejected; nothing is silently skipped.
+"""
+
+import csv
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from .rows import (
+    ColumnMapping,
+    RejectedRow,
+    SourceError,
+    SourceRow,
+    TransactionRow,
+    numbered_records,
+    open_text,
+    parse_quantity,
+    raw_line,
+)
+
+DAY_FIRST_FORMATS = [
+    f"{date}{time}" for date in ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y") for time in ("", " %H:%M", " %H:%M:%S")
+]
+
+
+def parse_date(raw: str) -> datetime:
+    text = raw.strip()
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        for date_format in DAY_FIRST_FORMATS:
+            try:
+                value = datetime.strptime(text, date_format)
+                break
+            except ValueError:
+                continue
+        else:
+            raise ValueError(f"date {raw!r} is neither ISO 8601 nor DD/MM/YYYY [HH:MM[:SS]]") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def read_generic_csv(path: Path, mapping: ColumnMapping) -> Iterator[SourceRow]:
+    with open_text(path) as handle:
+        reader = csv.reader(handle)
+        header = [column.strip() for column in next(reader, None) or []]
+        positions = {column: index for index, column in enumerate(header)}
+        missing = [column for column in mapping.columns().values() if column not in positions]
+        if missing:
+            raise SourceError(f"{path}: columns {', '.join(missing)} not in header {','.join(header)}")
+        index = {field: positions[column] for field, column in mapping.columns().items()}
+        for line_no, record in numbered_records(reader):
+            if not any(value.strip() for value in record):
+                continue
+            yield _parse(line_no, record, index, len(header))
+
+
+def _parse(line_no: int, record: list[str], index: dict[str, int], width: int) -> SourceRow:
+    if len(record) != width:
+        return RejectedRow(line_no, f"expected {width} columns, got {len(record)}", raw_line(record))
+
+    def value(field: str) -> str:
+        return record[index[field]].strip() if field in index else ""
+
+    customer, product = value("customer"), value("product")
+    if not customer:
+        return RejectedRow(line_no, "empty customer", raw_line(record))
+    if not product:
+        return RejectedRow(line_no, "empty product", raw_line(record))
+    try:
+        placed_at = parse_date(value("date"))
+    except ValueError as exc:
+        return RejectedRow(line_no, str(exc), raw_line(record))
+    quantity = 1
+    if "quantity" in index:
+        try:
+            quantity = parse_quantity(value("quantity"))
+        except (ValueError, ArithmeticError):
+            return RejectedRow(
+                line_no, f"quantity {value('quantity')!r} is not a whole number", raw_line(record)
+            )
+        if quantity <= 0:
+            return RejectedRow(line_no, f"quantity {quantity} is not positive", raw_line(record))
+    unit_price = None
+    if value("price"):
+        try:
+            unit_price = Decimal(value("price"))
+        except InvalidOperation:
+            return RejectedRow(line_no, f"price {value('price')!r} is not a number", raw_line(record))
+        if not unit_price.is_finite() or unit_price < 0:
+            return RejectedRow(
+                line_no, f"price {value('price')!r} is negative or not finite", raw_line(record)
+            )
+    return TransactionRow(
+        line_no=line_no,
+        customer=customer,
+        order=value("order") or f"{customer}@{placed_at.date().isoformat()}",
+        placed_at=placed_at,
+        product=product,
+        description=value("description"),
+        quantity=quantity,
+        unit_price=unit_price,
+        category=value("category"),
+        country="",
+    )

@@ -1,0 +1,32 @@
+import factory
+from django.utils import timezone
+
+from accounts.tests.factories import RetailerFactory
+from catalog.tests.factories import ProductFactory
+from orders.models import Order, OrderLine
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    """A placed order by default; `OrderFactory(basket=True)` is the retailer's open basket (draft)."""
+
+    class Meta:
+        model = Order
+
+    retailer = factory.SubFactory(RetailerFactory)
+    status = Order.Status.PLACED
+    placed_at = factory.LazyFunction(timezone.now)
+
+    class Params:
+        basket = factory.Trait(status=Order.Status.DRAFT, placed_at=None)
+        cancelled = factory.Trait(status=Order.Status.CANCELLED)
+
+
+class OrderLineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OrderLine
+
+    order = factory.SubFactory(OrderFactory)
+    product = factory.SubFactory(ProductFactory)
+    quantity = 1
+    # The price the product had when ordered, as the portal records it.
+    unit_price = factory.LazyAttribute(lambda line: line.product.unit_price)

@@ -1,0 +1,120 @@
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.tests.factories import UserFactory
+from catalog.tests.factories import ProductFactory
+from orders.models import ImportRun
+from orders.tests.factories import OrderFactory, OrderLineFactory
+from vendors.tests.factories import VendorFactory
+
+pytestmark = pytest.mark.django_db
+
+ROWS = 40
+
+
+@pytest.fixture
+def staff_client(client: Client) -> Client:
+    client.force_login(UserFactory(staff_member=True))
+    return client
+
+
+def _orders_with_lines() -> list:
+    products = ProductFactory.create_batch(3)
+    orders = OrderFactory.create_batch(ROWS)
+    for order in orders:
+        for product in products:
+            OrderLineFactory(order=order, product=product, quantity=2)
+    return orders
+
+
+def test_order_changelist_shows_totals_in_bounded_queries(
+    staff_client: Client, django_assert_max_num_queries: object
+) -> None:
+    _orders_with_lines()
+
+    # session, user, date hierarchy, page of orders with annotated totals, status/source filters.
+    with django_assert_max_num_queries(8):
+        response = staff_client.get(reverse("admin:orders_order_changelist"))
+
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == ROWS
+    assert response.context["cl"].result_list[0].line_total_count == 3
+
+
+def test_order_changelist_total_matches_the_model_total(staff_client: Client) -> None:
+    order = _orders_with_lines()[0]
+
+    response = staff_client.get(reverse("admin:orders_order_changelist"), {"id__exact": order.pk})
+
+    [row] = response.context["cl"].result_list
+    assert row.total_amount == order.total
+
+
+def test_orderline_changelist_runs_in_bounded_queries(
+    staff_client: Client, django_assert_max_num_queries: object
+) -> None:
+    _orders_with_lines()
+
+    with django_assert_max_num_queries(6):
+        response = staff_client.get(reverse("admin:orders_orderline_changelist"))
+
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == min(ROWS * 3, 100)
+
+
+def test_order_change_page_shows_its_lines_inline(
+    staff_client: Client, django_assert_max_num_queries: object
+) -> None:
+    order = _orders_with_lines()[0]
+
+    with django_assert_max_num_queries(14):
+        response = staff_client.get(reverse("admin:orders_order_change", args=[order.pk]))
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.instance.line_total_count == 3
+    assert len(response.context["inline_admin_formsets"][0].formset.forms) == 3
+
+
+def test_orderline_change_page_loads(staff_client: Client) -> None:
+    line = OrderLineFactory()
+
+    response = staff_client.get(reverse("admin:orders_orderline_change", args=[line.pk]))
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("traits", [{}, {"vendor_member": True}])
+@pytest.mark.parametrize("url_name", ["admin:orders_order_changelist", "admin:orders_orderline_changelist"])
+def test_order_admin_is_closed_to_non_staff(client: Client, traits: dict, url_name: str) -> None:
+    OrderLineFactory()
+    client.force_login(UserFactory(**traits))
+
+    response = client.get(reverse(url_name))
+
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("admin:login"))
+
+
+def test_import_run_changelist_runs_in_bounded_queries_and_is_read_only(
+    staff_client: Client, django_assert_max_num_queries: object
+) -> None:
+    for vendor in VendorFactory.create_batch(ROWS):
+        ImportRun.objects.create(
+            source="csv",
+            path="/data/orders.csv",
+            sha256="0" * 64,
+            vendor=vendor,
+            counts={"orders_created": 12, "rejected_total": 1},
+            duration_seconds=0.5,
+        )
+
+    # session, user, vendor filter, two counts, page, date hierarchy (two), source filter.
+    with django_assert_max_num_queries(9):
+        response = staff_client.get(reverse("admin:orders_importrun_changelist"))
+
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == ROWS
+    run = ImportRun.objects.first()
+    assert staff_client.get(reverse("admin:orders_importrun_change", args=[run.pk])).status_code == 200
+    assert staff_client.get(reverse("admin:orders_importrun_add")).status_code == 403

@@ -1,0 +1,255 @@
+"""Reads behind the retailer dashboard: the precomputed rows of the active version plus a spend summary.
+
+The dashboard issues a fixed number of queries whatever the number of rows (tests assert it): each surface is
+one query with its products and vendors joined, the product names quoted by explanations are fetched together,
+and the summary is three small aggregates.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, F, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import Retailer
+from catalog.models import Product
+from orders.models import Order, OrderLine
+from recommendations import explanations, selectors
+from recommendations.feedback import Event, Kind, Surface
+from recommendations.models import ModelVersion, Recommendation, ReorderPrediction
+
+FOR_YOU_LIMIT = 12
+NEW_FOR_YOU_LIMIT = 8
+DUE_LIMIT = 12
+# A product is a new arrival when it entered the catalogue this many days before the model's data cutoff.
+NEW_ARRIVAL_DAYS = 30
+
+REASON_LABELS = {
+    "repeat": "You buy it",
+    "due": "Due",
+    "bought_with": "Bought together",
+    "neighbours": "Retailers like you",
+    "collaborative": "Retailers like you",
+    "content": "Similar product",
+    "popular": "Popular",
+    "sequence": "Ordered next",
+}
+
+
+@dataclass(frozen=True)
+class ReasonLine:
+    label: str
+    sentence: str
+    weight: float
+
+    @property
+    def weight_percent(self) -> int:
+        return round(max(0.0, min(1.0, self.weight)) * 100)
+
+
+@dataclass(frozen=True)
+class Card:
+    """A recommended product as the dashboard shows it."""
+
+    surface: str
+    product: Product
+    rank: int
+    score: float
+    explanation: str
+    reasons: list[ReasonLine]
+    is_new_arrival: bool
+    basket_quantity: int
+
+    @property
+    def score_percent(self) -> int:
+        return round(max(0.0, min(1.0, self.score)) * 100)
+
+
+@dataclass(frozen=True)
+class DueItem:
+    prediction: ReorderPrediction
+    basket_quantity: int
+
+    @property
+    def product(self) -> Product:
+        return self.prediction.product
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.prediction.expected_date <= timezone.localdate()
+
+
+@dataclass(frozen=True)
+class BasketState:
+    order_id: int | None
+    quantities: dict[int, int]
+    total: Decimal
+
+    @property
+    def line_count(self) -> int:
+        return len(self.quantities)
+
+
+@dataclass(frozen=True)
+class Summary:
+    spend_this_month: Decimal
+    spend_last_month: Decimal
+    basket: BasketState
+    last_order: Order | None
+
+    @property
+    def spend_change_percent(self) -> int | None:
+        if not self.spend_last_month:
+            return None
+        return round((self.spend_this_month - self.spend_last_month) / self.spend_last_month * 100)
+
+
+@dataclass
+class Dashboard:
+    version: ModelVersion | None
+    summary: Summary
+    for_you: list[Card] = field(default_factory=list)
+    new_for_you: list[Card] = field(default_factory=list)
+    due: list[DueItem] = field(default_factory=list)
+
+    def impressions(self) -> list[Event]:
+        """One impression per row shown, tagged with the version that produced it."""
+        version_id = self.version.pk if self.version else None
+        shown = [(card.surface, card.product.pk) for card in (*self.for_you, *self.new_for_you)]
+        shown += [(Surface.DUE, item.product.pk) for item in self.due]
+        return [
+            Event(product_id=product_id, surface=surface, kind=Kind.IMPRESSION, model_version_id=version_id)
+            for surface, product_id in shown
+        ]
+
+
+def _month_start(moment: datetime) -> datetime:
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def basket_state(*, retailer: Retailer) -> BasketState:
+    lines = list(
+        OrderLine.objects.filter(order__retailer=retailer, order__status=Order.Status.DRAFT).values_list(
+            "order_id", "product_id", "quantity", "unit_price"
+        )
+    )
+    return BasketState(
+        order_id=lines[0][0] if lines else None,
+        quantities={product_id: quantity for _, product_id, quantity, _ in lines},
+        total=sum((quantity * price for _, _, quantity, price in lines), Decimal("0.00")),
+    )
+
+
+def retailer_summary(*, retailer: Retailer) -> Summary:
+    now = timezone.localtime()
+    this_month = _month_start(now)
+    last_month = _month_start(this_month - timedelta(days=1))
+    line_value = F("quantity") * F("unit_price")
+    money = DecimalField(max_digits=14, decimal_places=2)
+    spend = OrderLine.objects.filter(
+        order__retailer=retailer, order__status=Order.Status.PLACED, order__placed_at__gte=last_month
+    ).aggregate(
+        this_month=Coalesce(
+            Sum(line_value, filter=Q(order__placed_at__gte=this_month), output_field=money), Decimal("0.00")
+        ),
+        last_month=Coalesce(
+            Sum(line_value, filter=Q(order__placed_at__lt=this_month), output_field=money), Decimal("0.00")
+        ),
+    )
+    last_order = (
+        Order.objects.filter(retailer=retailer, status=Order.Status.PLACED)
+        .annotate(
+            line_count=Count("lines"),
+            order_total=Coalesce(
+                Sum(F("lines__quantity") * F("lines__unit_price"), output_field=money), Decimal("0.00")
+            ),
+        )
+        .order_by("-placed_at", "-id")
+        .first()
+    )
+    return Summary(
+        spend_this_month=spend["this_month"],
+        spend_last_month=spend["last_month"],
+        basket=basket_state(retailer=retailer),
+        last_order=last_order,
+    )
+
+
+def _is_new_arrival(product: Product, reasons: list[dict], *, reference: datetime) -> bool:
+    if any(int(reason.get("facts", {}).get("is_new", 0)) for reason in reasons):
+        return True
+    return product.created_at >= reference - timedelta(days=NEW_ARRIVAL_DAYS)
+
+
+def _cards(
+    rows: list[Recommendation], *, names: dict[int, str], basket: BasketState, reference: datetime
+) -> list[Card]:
+    cards = []
+    for row in rows:
+        reasons = [
+            ReasonLine(
+                label=REASON_LABELS.get(reason["kind"], reason["kind"].replace("_", " ").capitalize()),
+                sentence=explanations.reason_sentence(reason, product_names=names),
+                weight=float(reason.get("weight", 0.0)),
+            )
+            for reason in row.reasons
+            if reason.get("kind") in explanations.FORMATTERS
+        ]
+        cards.append(
+            Card(
+                surface=row.surface,
+                product=row.product,
+                rank=row.rank,
+                score=row.score,
+                explanation=row.explanation,
+                reasons=reasons,
+                is_new_arrival=_is_new_arrival(row.product, row.reasons, reference=reference),
+                basket_quantity=basket.quantities.get(row.product_id, 0),
+            )
+        )
+    return cards
+
+
+def dashboard_for(*, retailer: Retailer) -> Dashboard:
+    summary = retailer_summary(retailer=retailer)
+    version = selectors.active_version()
+    if version is None:
+        return Dashboard(version=None, summary=summary)
+    # Rows are computed at training time: products discontinued since then are dropped here, not offered.
+    for_you = [
+        row
+        for row in selectors.recommendations_for(
+            retailer=retailer, surface=Surface.FOR_YOU, limit=FOR_YOU_LIMIT
+        )
+        if row.product.is_active
+    ]
+    # Products already recommended above are not repeated under "New for you"; reading a few more rows than
+    # shown keeps the section full after that.
+    shown_above = {row.product_id for row in for_you}
+    new_for_you = [
+        row
+        for row in selectors.recommendations_for(
+            retailer=retailer, surface=Surface.NEW_FOR_YOU, limit=NEW_FOR_YOU_LIMIT + FOR_YOU_LIMIT
+        )
+        if row.product.is_active and row.product_id not in shown_above
+    ][:NEW_FOR_YOU_LIMIT]
+    due = [
+        row for row in selectors.reorders_due_for(retailer=retailer, limit=DUE_LIMIT) if row.product.is_active
+    ]
+    anchors: set[int] = set()
+    for row in (*for_you, *new_for_you):
+        anchors |= explanations.anchor_ids(row.reasons)
+    names = dict(Product.objects.filter(pk__in=anchors).values_list("pk", "name")) if anchors else {}
+    reference = version.data_cutoff or timezone.now()
+    basket = summary.basket
+    return Dashboard(
+        version=version,
+        summary=summary,
+        for_you=_cards(for_you, names=names, basket=basket, reference=reference),
+        new_for_you=_cards(new_for_you, names=names, basket=basket, reference=reference),
+        due=[
+            DueItem(prediction=row, basket_quantity=basket.quantities.get(row.product_id, 0)) for row in due
+        ],
+    )

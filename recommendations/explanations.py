@@ -1,0 +1,154 @@
+"""Sentences made only from the structured reasons the ML core returns.
+
+A sentence may state nothing that is not a number or a name in its reason's `facts` (plus product names
+looked up by id), so tests can recompute every number it quotes from the raw orders.
+"""
+
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any
+
+Reason = dict[str, Any]
+Names = Mapping[int, str]
+
+# When the strongest signal is small, its sentence is followed by the runner-up's.
+SECOND_REASON_MIN_WEIGHT = 0.3
+
+
+def reason_to_dict(reason: Any) -> Reason:
+    """An ML core `Reason` as the JSON stored on a row."""
+    return {"kind": reason.kind, "weight": round(float(reason.weight), 4), "facts": dict(reason.facts)}
+
+
+def bought_with_reason(*, anchor: int, together: int, anchor_orders: int, lift: float) -> Reason:
+    return {
+        "kind": "bought_with",
+        "weight": 1.0,
+        "facts": {"anchor": anchor, "together": together, "anchor_orders": anchor_orders, "lift": lift},
+    }
+
+
+def anchor_ids(reasons: list[Reason]) -> set[int]:
+    return {int(r["facts"]["anchor"]) for r in reasons if isinstance(r["facts"].get("anchor"), int)}
+
+
+def _day(iso: str) -> str:
+    parsed = date.fromisoformat(str(iso)[:10])
+    return f"{parsed.day} {parsed:%b %Y}"
+
+
+def _count(value: Any) -> str:
+    return f"{int(value):,}"
+
+
+def _plural(value: Any, word: str) -> str:
+    number = int(value)
+    return f"{number:,} {word}" if number == 1 else f"{number:,} {word}s"
+
+
+def _lift(value: Any) -> str:
+    return f"{float(value):.1f}x"
+
+
+def _repeat(facts: Mapping[str, Any], names: Names) -> str:
+    orders = _plural(facts["orders_total"], "order")
+    return (
+        f"You ordered this in {_count(facts['times_ordered'])} of your {orders}; "
+        f"last on {_day(facts['last_ordered'])}"
+    )
+
+
+def _due(facts: Mapping[str, Any], names: Names) -> str:
+    return (
+        f"You order this about every {_plural(round(float(facts['cadence_days'])), 'day')}; "
+        f"last order {_plural(facts['days_since_last'], 'day')} ago"
+    )
+
+
+def _bought_with(facts: Mapping[str, Any], names: Names) -> str:
+    anchor = names.get(int(facts["anchor"]), "a product you buy")
+    return (
+        f"Bought with {anchor} in {_count(facts['together'])} of {_plural(facts['anchor_orders'], 'order')} "
+        f"({_lift(facts['lift'])} more often than chance)"
+    )
+
+
+def _neighbours(facts: Mapping[str, Any], names: Names) -> str:
+    return (
+        f"Ordered by {_count(facts['neighbours_bought'])} of the {_plural(facts['neighbours'], 'retailer')} "
+        "whose orders are most like yours"
+    )
+
+
+def _collaborative(facts: Mapping[str, Any], names: Names) -> str:
+    if "anchor" in facts and int(facts["anchor"]) in names:
+        return f"Often ordered by retailers who also order {names[int(facts['anchor'])]}"
+    if "similar_retailers_share" in facts:
+        return f"Ordered by {float(facts['similar_retailers_share']):.0%} of retailers with orders like yours"
+    return "Ordered by retailers with orders like yours"
+
+
+def _content(facts: Mapping[str, Any], names: Names) -> str:
+    anchor = names.get(int(facts["anchor"]), "a product you buy")
+    prefix = "New product similar" if int(facts.get("is_new", 0)) else "Similar"
+    if "anchor_times_ordered" in facts:
+        return f"{prefix} to {anchor}, which you ordered {_plural(facts['anchor_times_ordered'], 'time')}"
+    return f"{prefix} to {anchor}, which you buy often"
+
+
+def _popular(facts: Mapping[str, Any], names: Names) -> str:
+    window = int(facts["window_days"])
+    period = "this month" if window in (28, 30, 31) else f"in the last {_plural(window, 'day')}"
+    scope = facts.get("scope", "all")
+    where = {
+        "region": f" in {facts.get('scope_value') or 'your region'}",
+        "segment": f" in your segment ({facts.get('scope_value')})"
+        if facts.get("scope_value")
+        else " like you",
+    }.get(scope, "")
+    return f"Popular with {_plural(facts['retailers'], 'retailer')}{where} {period}"
+
+
+def _sequence(facts: Mapping[str, Any], names: Names) -> str:
+    if "anchor" in facts and int(facts["anchor"]) in names:
+        return f"Often ordered next after {names[int(facts['anchor'])]}"
+    return "Often ordered next after baskets like your recent orders"
+
+
+FORMATTERS: dict[str, Callable[[Mapping[str, Any], Names], str]] = {
+    "repeat": _repeat,
+    "due": _due,
+    "bought_with": _bought_with,
+    "neighbours": _neighbours,
+    "collaborative": _collaborative,
+    "content": _content,
+    "popular": _popular,
+    "sequence": _sequence,
+}
+
+
+def reason_sentence(reason: Reason, *, product_names: Names) -> str:
+    return FORMATTERS[reason["kind"]](reason["facts"], product_names)
+
+
+def sentence_for(reasons: list[Reason], *, product_names: Names) -> str:
+    """The strongest reason's sentence, followed by the second one's when the first does not dominate."""
+    if not reasons:
+        return ""
+    parts = [reason_sentence(reasons[0], product_names=product_names)]
+    if len(reasons) > 1 and reasons[0]["weight"] < 1 - SECOND_REASON_MIN_WEIGHT:
+        second = reasons[1]
+        if second["weight"] >= SECOND_REASON_MIN_WEIGHT and second["kind"] != reasons[0]["kind"]:
+            parts.append(reason_sentence(second, product_names=product_names))
+    return ". ".join(parts) + "."
+
+
+def association_sentence(*, product_name: str, together: int, product_orders: int, lift: float) -> str:
+    return (
+        f"Bought with {product_name} in {_count(together)} of {_plural(product_orders, 'order')} "
+        f"({_lift(lift)} more often than chance)."
+    )
+
+
+def reorder_sentence(*, cadence_days: float, days_since_last: int) -> str:
+    return _due({"cadence_days": cadence_days, "days_since_last": days_since_last}, {}) + "."

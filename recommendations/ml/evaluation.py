@@ -1,0 +1,106 @@
+"""Offline evaluation protocols.
+
+Protocol A (next basket): for every retailer with >= 2 orders the chronologically last order is held out and scored
+against the distinct products of that order; everything else is training data. Applied twice: once on the full data
+(test) and once on the training part of that split (validation, i.e. the second-to-last basket), which is the only
+split used for tuning.
+Protocol B (basket completion): one product of each held-out basket with >= 2 products is hidden, the rest is given
+as the current basket; the hidden product must be ranked among products not in the basket.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from recommendations.ml.base import top_n
+from recommendations.ml.data import TrainingData
+from recommendations.ml.metrics import coverage, hit_at_k, ndcg_at_k, precision_at_k, recall_at_k
+
+Scorer = Callable[[Sequence[int], Sequence[Sequence[int]] | None], np.ndarray]
+BATCH = 1024
+
+
+@dataclass
+class Holdout:
+    retailers: np.ndarray  # retailer ids with a held-out basket
+    baskets: list[set[int]]  # distinct product ids of each held-out basket
+    history: list[set[int]]  # products each retailer bought in the training part
+
+
+def split_last_basket(data: TrainingData) -> tuple[TrainingData, Holdout]:
+    orders = data.view.orders
+    last = orders[(orders["n_orders"] >= 2) & (orders["recency"] == 0)]
+    train = data.subset_orders(np.setdiff1d(orders["order"].to_numpy(), last["order"].to_numpy()))
+    held = data.interactions[data.interactions["order"].isin(last["order"])]
+    baskets = held.groupby("retailer")["product"].agg(set)
+    bought = train.interactions.groupby("retailer")["product"].agg(set)
+    retailers = baskets.index.to_numpy(dtype="int64")
+    return train, Holdout(retailers, list(baskets), [bought.get(r, set()) for r in retailers])
+
+
+def ranked_lists(
+    scorer: Scorer,
+    product_ids: np.ndarray,
+    retailers: np.ndarray,
+    k: int,
+    baskets: list[list[int]] | None = None,
+) -> list[list[int]]:
+    out: list[list[int]] = []
+    for start in range(0, len(retailers), BATCH):
+        chunk = retailers[start : start + BATCH]
+        chunk_baskets = None if baskets is None else baskets[start : start + BATCH]
+        scores = np.array(scorer(chunk, chunk_baskets), dtype="float32")
+        if chunk_baskets is not None:
+            for i, basket in enumerate(chunk_baskets):
+                scores[i, np.isin(product_ids, basket)] = -np.inf
+        out.extend(product_ids[top_n(scores, k)].tolist())
+    return out
+
+
+def next_basket_metrics(ranked: list[list[int]], holdout: Holdout, catalogue_size: int) -> dict[str, float]:
+    metrics: dict[str, list[float]] = {}
+
+    def add(name: str, value: float) -> None:
+        metrics.setdefault(name, []).append(value)
+
+    for items, basket, history in zip(ranked, holdout.baskets, holdout.history, strict=True):
+        add("hit@10", hit_at_k(items, basket, 10))
+        add("precision@10", precision_at_k(items, basket, 10))
+        for k in (10, 20):
+            add(f"recall@{k}", recall_at_k(items, basket, k))
+            add(f"ndcg@{k}", ndcg_at_k(items, basket, k))
+        for part, relevant in (("repeat", basket & history), ("explore", basket - history)):
+            if relevant:
+                add(f"hit@10_{part}", hit_at_k(items, relevant, 10))
+                add(f"recall@10_{part}", recall_at_k(items, relevant, 10))
+                add(f"ndcg@10_{part}", ndcg_at_k(items, relevant, 10))
+    out = {name: float(np.mean(values)) for name, values in metrics.items()}
+    out["coverage@10"] = coverage(ranked, catalogue_size, 10)
+    out["scored"] = len(ranked)
+    return out
+
+
+def completion_cases(holdout: Holdout, seed: int = 0) -> tuple[np.ndarray, list[list[int]], list[int]]:
+    rng = np.random.default_rng(seed)
+    retailers, given, hidden = [], [], []
+    for retailer, basket in zip(holdout.retailers, holdout.baskets, strict=True):
+        if len(basket) < 2:
+            continue
+        items = sorted(basket)
+        pick = int(rng.integers(len(items)))
+        retailers.append(retailer)
+        hidden.append(items[pick])
+        given.append(items[:pick] + items[pick + 1 :])
+    return np.array(retailers, dtype="int64"), given, hidden
+
+
+def completion_metrics(scorer: Scorer, product_ids: np.ndarray, holdout: Holdout) -> dict[str, float]:
+    retailers, given, hidden = completion_cases(holdout)
+    ranked = ranked_lists(scorer, product_ids, retailers, 10, given)
+    return {
+        f"completion_hit@{k}": float(
+            np.mean([hit_at_k(r, {h}, k) for r, h in zip(ranked, hidden, strict=True)])
+        )
+        for k in (1, 3, 10)
+    } | {"completion_cases": len(hidden)}

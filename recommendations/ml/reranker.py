@@ -1,0 +1,65 @@
+"""Learned re-ranker: gradient-boosted trees over candidate features of the blend's top candidates.
+
+Trained on validation baskets (features from models fitted without them); kept only if it beats the blend on a
+half of the validation retailers it was not trained on.
+"""
+
+import pickle
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from recommendations.ml.base import Recommender, top_n
+
+CANDIDATES = 50
+
+
+def candidate_features(
+    models: dict[str, Recommender], parts: dict[str, np.ndarray], blend: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(candidates n x C, features n x C x F) for retailer rows; `parts` are the members' normalised scores."""
+    candidates = top_n(blend, min(CANDIDATES, blend.shape[1]))
+    take = lambda matrix: np.take_along_axis(np.asarray(matrix, dtype="float32"), candidates, axis=1)  # noqa: E731
+    columns = [take(parts[name]) for name in sorted(parts)]
+    columns.append(take(blend))
+    columns.append(np.broadcast_to(np.arange(candidates.shape[1], dtype="float32"), candidates.shape))
+    repeat = models["repeat"]
+    known = np.maximum(rows, 0)
+    as_of = repeat.next_order_day[known]
+    columns.append(take(repeat.times[known].toarray() * (rows >= 0)[:, None]))
+    columns.append(take(repeat.frequency[known].toarray() * (rows >= 0)[:, None]))
+    last = repeat.last_day[known].toarray()
+    columns.append(take(np.where(last > 0, as_of[:, None] - last, -1)))
+    columns.append(take(repeat.cadence[known].toarray()))
+    columns.append(take(repeat._due(rows, as_of)))
+    orders_total = np.where(rows >= 0, repeat.orders_total[known], 0).astype("float32")
+    columns.append(np.repeat(orders_total[:, None], candidates.shape[1], axis=1))
+    buyers = models["popularity"].buyers
+    columns.append(buyers[candidates].astype("float32"))
+    return candidates, np.stack(columns, axis=2)
+
+
+class Reranker:
+    def __init__(self, *, seed: int = 0):
+        self.model = HistGradientBoostingClassifier(
+            max_iter=150, learning_rate=0.08, max_leaf_nodes=31, min_samples_leaf=40, l2_regularization=1.0,
+            random_state=seed,
+        )
+
+    def fit(self, features: np.ndarray, labels: np.ndarray) -> "Reranker":
+        self.model.fit(features.reshape(-1, features.shape[2]), labels.ravel())
+        return self
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        flat = features.reshape(-1, features.shape[2])
+        return self.model.predict_proba(flat)[:, 1].reshape(features.shape[:2])
+
+    def to_bytes(self) -> np.ndarray:
+        return np.frombuffer(pickle.dumps(self.model), dtype="uint8")
+
+    @classmethod
+    def from_bytes(cls, blob: np.ndarray) -> "Reranker":
+        reranker = cls.__new__(cls)
+        # Only ever reads the bundle this package wrote, after its sha256 checksum was verified.
+        reranker.model = pickle.loads(blob.tobytes())  # noqa: S301
+        return reranker

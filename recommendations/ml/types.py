@@ -1,0 +1,33 @@
+"""Value objects handed from the ML core to its users (pipeline, portal, API)."""
+
+from dataclasses import dataclass
+from datetime import date
+
+
+@dataclass(frozen=True)
+class Reason:
+    kind: str
+    weight: float
+    facts: dict[str, int | float | str]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    retailer: int | None
+    product: int
+    rank: int
+    score: float
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class DuePrediction:
+    retailer: int
+    product: int
+    expected_date: date
+    confidence: float
+    cadence_days: float
+    last_ordered: date
+    days_since_last: int
+    suggested_quantity: int
+    times_ordered: int

@@ -1,0 +1,183 @@
+"""Reads of precomputed recommendation rows; every function reads the active version only.
+
+Each selector resolves the active version once and filters by its id, so one call never mixes rows of two
+versions while a new version is being published. A page that calls several selectors passes the same
+`version` (from `active_version()`) to each, so the whole request reads one version.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.db.models import QuerySet
+
+from accounts.models import Retailer
+from catalog.models import Product
+from recommendations import explanations
+from recommendations.models import (
+    ItemVector,
+    ModelVersion,
+    ProductAssociation,
+    Recommendation,
+    ReorderPrediction,
+    SimilarProduct,
+    TrainingRun,
+)
+
+# How strongly the basket's embedding agrees with a candidate, relative to the association lift signal.
+EMBEDDING_WEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    product: Product
+    score: float
+    reasons: list[dict]
+    explanation: str
+
+
+def active_version() -> ModelVersion | None:
+    return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+
+
+def _version_id(version: ModelVersion | None) -> int | None:
+    if version is not None:
+        return version.pk
+    return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).values_list("id", flat=True).first()
+
+
+def recommendations_for(
+    *, retailer: Retailer, surface: str, limit: int = 10, version: ModelVersion | None = None
+) -> list[Recommendation]:
+    version_id = _version_id(version)
+    if version_id is None:
+        return []
+    return list(
+        Recommendation.objects.filter(model_version_id=version_id, retailer=retailer, surface=surface)
+        .select_related("product", "product__vendor")
+        .order_by("rank")[:limit]
+    )
+
+
+def reorders_due_for(
+    *, retailer: Retailer, limit: int = 10, version: ModelVersion | None = None
+) -> list[ReorderPrediction]:
+    version_id = _version_id(version)
+    if version_id is None:
+        return []
+    return list(
+        ReorderPrediction.objects.filter(model_version_id=version_id, retailer=retailer)
+        .select_related("product", "product__vendor")
+        .order_by("expected_date", "-confidence", "product_id")[:limit]
+    )
+
+
+def bought_together_for(
+    *, product: Product, limit: int = 10, version: ModelVersion | None = None
+) -> list[ProductAssociation]:
+    version_id = _version_id(version)
+    if version_id is None:
+        return []
+    return list(
+        ProductAssociation.objects.filter(model_version_id=version_id, product=product)
+        .select_related("other", "other__vendor")
+        .order_by("rank")[:limit]
+    )
+
+
+def similar_to(
+    *, product: Product, limit: int = 10, version: ModelVersion | None = None
+) -> list[SimilarProduct]:
+    version_id = _version_id(version)
+    if version_id is None:
+        return []
+    return list(
+        SimilarProduct.objects.filter(model_version_id=version_id, product=product)
+        .select_related("other", "other__vendor")
+        .order_by("rank")[:limit]
+    )
+
+
+def basket_completion(
+    *, retailer: Retailer, product_ids: Sequence[int], limit: int = 5, version: ModelVersion | None = None
+) -> list[Suggestion]:
+    """Products to add to a live basket: association rows of the basket items, re-ranked by item embeddings.
+
+    One indexed query for the association rows of the basket's products, one for the vectors of the basket and
+    its candidates, then a cosine step over at most a few hundred rows. Every suggestion keeps the association
+    that produced it, so its sentence states counted co-purchases only.
+    """
+    version_id = _version_id(version)
+    basket = set(product_ids)
+    if version_id is None or not basket:
+        return []
+    associations = list(
+        ProductAssociation.objects.filter(model_version_id=version_id, product_id__in=basket)
+        .exclude(other_id__in=basket)
+        .select_related("product", "other", "other__vendor")
+        .order_by("rank")
+    )
+    if not associations:
+        return []
+    best: dict[int, ProductAssociation] = {}
+    for association in associations:
+        current = best.get(association.other_id)
+        if current is None or association.lift > current.lift:
+            best[association.other_id] = association
+    candidate_ids = list(best)
+    lift = np.array([best[pid].lift for pid in candidate_ids], dtype=np.float64)
+    scores = np.log1p(lift) / np.log1p(lift).max()
+
+    vectors = {
+        row.product_id: np.frombuffer(bytes(row.vector), dtype=np.float32)
+        for row in ItemVector.objects.filter(
+            model_version_id=version_id, product_id__in=[*basket, *candidate_ids]
+        )
+    }
+    basket_vectors = [vectors[pid] for pid in basket if pid in vectors]
+    if basket_vectors:
+        centre = np.mean(basket_vectors, axis=0)
+        centre /= np.linalg.norm(centre) or 1.0
+        cosine = np.array(
+            [
+                float(vectors[pid] @ centre / (np.linalg.norm(vectors[pid]) or 1.0))
+                if pid in vectors
+                else 0.0
+                for pid in candidate_ids
+            ]
+        )
+        scores = (1 - EMBEDDING_WEIGHT) * scores + EMBEDDING_WEIGHT * np.clip(cosine, 0.0, 1.0)
+
+    order = np.argsort(-scores, kind="stable")[:limit]
+    suggestions = []
+    for index in order:
+        association = best[candidate_ids[index]]
+        reason = explanations.bought_with_reason(
+            anchor=association.product_id,
+            together=association.together,
+            anchor_orders=association.product_orders,
+            lift=association.lift,
+        )
+        suggestions.append(
+            Suggestion(
+                product=association.other,
+                score=round(float(scores[index]), 6),
+                reasons=[reason],
+                explanation=explanations.sentence_for(
+                    [reason], product_names={association.product_id: association.product.name}
+                ),
+            )
+        )
+    return suggestions
+
+
+def _cosine(vector: np.ndarray, unit_centre: np.ndarray) -> float:
+    return float(vector @ unit_centre / (np.linalg.norm(vector) or 1.0))
+
+
+def model_versions_for_admin() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.order_by("-created_at", "-id")
+
+
+def latest_training_run() -> TrainingRun | None:
+    return TrainingRun.objects.order_by("-created_at", "-id").first()

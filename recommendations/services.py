@@ -1,0 +1,802 @@
+"""The recommendation pipeline: retrain, evaluate, precompute, publish, refresh.
+
+Workers write every row of a new ModelVersion beside the active one and flip the pointer in one transaction,
+so readers (selectors.py) never see a half-written version. The ML core is imported inside functions only:
+this module is imported by the web process (orders.services calls retailer_refresh_enqueue), which must never
+load TensorFlow.
+"""
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, models, transaction
+from django.utils import timezone
+
+from accounts.models import Retailer
+from catalog.models import Product
+from orders.models import Order
+from recommendations import explanations
+from recommendations.models import (
+    ItemVector,
+    ModelVersion,
+    ProductAssociation,
+    Recommendation,
+    ReorderPrediction,
+    SimilarProduct,
+    Surface,
+    TrainingRun,
+)
+
+logger = logging.getLogger(__name__)
+
+FOR_YOU_COUNT = 20
+NEW_FOR_YOU_COUNT = 20
+DUE_COUNT = 30
+ASSOCIATIONS_PER_PRODUCT = 20
+ASSOCIATION_MIN_TOGETHER = 3
+SIMILAR_PER_PRODUCT = 20
+RETAILER_BATCH = 500
+# Non-active versions whose rows are kept for an instant rollback; older ones are pruned.
+RETAINED_VERSIONS = 2
+# The champion/challenger comparison metric (protocol A, next basket) and the smallest fair holdout.
+PROMOTION_METRIC = "ndcg@10"
+MIN_COMPARABLE_RETAILERS = 10
+# Session-level PostgreSQL advisory lock key held for the whole retrain ("SBRT" in ASCII).
+RETRAIN_LOCK_KEY = 0x53425254
+
+ROW_MODELS: tuple[type[models.Model], ...] = (
+    Recommendation,
+    ReorderPrediction,
+    ProductAssociation,
+    SimilarProduct,
+    ItemVector,
+)
+
+Progress = Callable[[str], None]
+
+
+class RetrainRefused(Exception):
+    """The run cannot start (another retrain holds the lock, or the run is not pending)."""
+
+
+# --- Enqueueing: never blocks or breaks the caller's request when Redis or the worker is down.
+
+
+def _send_task(task: Any, *, args: Sequence[Any]) -> str | None:
+    try:
+        # retry=False: the broker connection timeout in settings bounds the wait; no publish retry loop.
+        return task.apply_async(args=list(args), retry=False).id
+    except Exception:
+        logger.exception("Could not queue %s%s; the active rows keep serving", task.name, tuple(args))
+        return None
+
+
+def retailer_refresh_enqueue(*, retailer_id: int) -> None:
+    """After the caller's transaction commits, refresh this retailer's rows (called on order placement)."""
+    from recommendations.tasks import refresh_retailer
+
+    transaction.on_commit(lambda: _send_task(refresh_retailer, args=[retailer_id]))
+
+
+def _enqueue_training_run(run_id: int) -> None:
+    from recommendations.tasks import retrain
+
+    task_id = _send_task(retrain, args=[run_id])
+    if task_id is None:
+        TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.PENDING).update(
+            status=TrainingRun.Status.FAILED,
+            error="Could not reach the task queue (Redis); nothing was trained.",
+            finished_at=timezone.now(),
+        )
+    else:
+        TrainingRun.objects.filter(pk=run_id, celery_task_id="").update(celery_task_id=task_id)
+
+
+@transaction.atomic
+def training_run_create(*, trigger: str, parameters: dict[str, Any] | None = None) -> TrainingRun:
+    return TrainingRun.objects.create(trigger=trigger, parameters=parameters or {})
+
+
+@transaction.atomic
+def retrain_enqueue(*, trigger: str, parameters: dict[str, Any] | None = None) -> TrainingRun:
+    run = training_run_create(trigger=trigger, parameters=parameters)
+    transaction.on_commit(lambda: _enqueue_training_run(run.pk))
+    return run
+
+
+# --- The retrain lock.
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _abandoned_runs() -> models.QuerySet[TrainingRun]:
+    running = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING)
+    if _is_postgres():
+        # We hold the advisory lock, so whoever marked these running lost its database session: it died.
+        return running
+    # SQLite (embedded demo) has no session locks: a run older than the hard task time limit cannot be alive.
+    return running.filter(started_at__lt=timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT))
+
+
+@contextmanager
+def _retrain_lock() -> Iterator[None]:
+    """A PostgreSQL session lock: released by the server itself if the worker is killed mid-run."""
+    if not _is_postgres():
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [RETRAIN_LOCK_KEY])
+        (acquired,) = cursor.fetchone()
+    if not acquired:
+        raise RetrainRefused("another retrain is running")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [RETRAIN_LOCK_KEY])
+
+
+def _abandon_dead_work() -> None:
+    """Runs and versions left behind by a killed worker: mark them failed and drop their partial rows."""
+    now = timezone.now()
+    for run in _abandoned_runs():
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRun.Status.FAILED,
+            finished_at=now,
+            error="The worker stopped before the run finished (killed or lost); a later run replaced it.",
+        )
+        if run.model_version_id:
+            ModelVersion.objects.filter(pk=run.model_version_id, status=ModelVersion.Status.TRAINING).update(
+                status=ModelVersion.Status.FAILED, error="Its worker stopped during training or precompute."
+            )
+    for version in ModelVersion.objects.filter(status=ModelVersion.Status.FAILED, pruned_at__isnull=True):
+        _delete_version_rows(version)
+        ModelVersion.objects.filter(pk=version.pk).update(pruned_at=now)
+
+
+def _training_run_claim(*, run_id: int, celery_task_id: str) -> TrainingRun:
+    """pending -> running by conditional update; the partial unique index refuses a second running run."""
+    try:
+        with transaction.atomic():
+            claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.PENDING).update(
+                status=TrainingRun.Status.RUNNING, started_at=timezone.now(), celery_task_id=celery_task_id
+            )
+    except IntegrityError:
+        raise RetrainRefused("another retrain is running") from None
+    if not claimed:
+        raise RetrainRefused("the run is not pending (already started, finished or failed)")
+    return TrainingRun.objects.get(pk=run_id)
+
+
+def training_run_refuse(*, run_id: int, reason: str) -> None:
+    """A run that may not start is closed with the reason, so staff see why nothing happened."""
+    TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.PENDING).update(
+        status=TrainingRun.Status.FAILED, error=f"Not started: {reason}.", finished_at=timezone.now()
+    )
+
+
+class _RunLog:
+    def __init__(self, run: TrainingRun, echo: Progress | None) -> None:
+        self.run = run
+        self.echo = echo
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        line = f"[{time.monotonic() - self.started:7.1f}s] {message}"
+        self.run.log += line + "\n"
+        self.run.save(update_fields=["log"])
+        logger.info("training run %s: %s", self.run.pk, message)
+        if self.echo:
+            self.echo(line)
+
+
+# --- Retrain: extract, train, evaluate, precompute, decide.
+
+
+def _hybrid_class() -> Any:
+    from recommendations.ml.hybrid import HybridRecommender
+
+    return HybridRecommender
+
+
+def _fit_hybrid(data: Any, hyper: dict[str, Any]) -> Any:
+    return _hybrid_class()(**hyper).fit(data)
+
+
+def _evaluate(model: Any, holdout: Any) -> dict[str, float]:
+    from recommendations.ml.evaluation import completion_metrics, next_basket_metrics, ranked_lists
+
+    if not len(holdout.retailers):
+        return {}
+    ranked = ranked_lists(model.score, model.product_ids, holdout.retailers, 20)
+    metrics = next_basket_metrics(ranked, holdout, len(model.product_ids))
+    return metrics | completion_metrics(model.score, model.product_ids, holdout)
+
+
+def _holdout_after(holdout: Any, data: Any, cutoff: datetime) -> Any:
+    """The part of the holdout made of orders placed after `cutoff`: baskets the champion has never seen."""
+    from recommendations.ml.evaluation import Holdout
+
+    orders = data.view.orders
+    last = orders[orders["recency"] == 0].set_index("retailer")["ts"]
+    naive_cutoff = np.datetime64(cutoff.astimezone(UTC).replace(tzinfo=None), "ns")
+    keep = [i for i, r in enumerate(holdout.retailers) if last.get(r) is not None and last[r] > naive_cutoff]
+    return Holdout(
+        holdout.retailers[keep], [holdout.baskets[i] for i in keep], [holdout.history[i] for i in keep]
+    )
+
+
+def _champion_decision(
+    *, challenger_metrics: dict[str, float], evaluation_model: Any, holdout: Any, data: Any
+) -> tuple[bool, str, dict[str, Any]]:
+    """Promote when the challenger is not worse than the active version on the same held-out baskets."""
+    champion = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    if champion is None:
+        return True, "No active version: the first trained version is promoted.", {}
+    if not challenger_metrics:
+        return False, "Not enough orders to evaluate the new version; the active version keeps serving.", {}
+    comparable = _holdout_after(holdout, data, champion.data_cutoff) if champion.data_cutoff else holdout
+    if len(comparable.retailers) >= MIN_COMPARABLE_RETAILERS:
+        champion_model = model_version_load(version=champion)
+        champion_score = _evaluate(champion_model, comparable).get(PROMOTION_METRIC, 0.0)
+        challenger_score = _evaluate(evaluation_model, comparable).get(PROMOTION_METRIC, 0.0)
+        basis = f"{len(comparable.retailers)} held-out baskets placed after v{champion.pk}'s data cutoff"
+    else:
+        # Every held-out basket was in the champion's training data; its own recorded holdout score is the
+        # fairest comparison left.
+        champion_score = float(champion.metrics.get("hybrid", {}).get(PROMOTION_METRIC, 0.0))
+        challenger_score = challenger_metrics.get(PROMOTION_METRIC, 0.0)
+        basis = f"each version's own holdout (v{champion.pk} saw all but {len(comparable.retailers)} baskets)"
+    comparison = {
+        "champion": champion.pk,
+        "metric": PROMOTION_METRIC,
+        "champion_score": round(champion_score, 6),
+        "challenger_score": round(challenger_score, 6),
+        "basis": basis,
+    }
+    verdict = (
+        f"{PROMOTION_METRIC} {challenger_score:.4f} vs active v{champion.pk} {champion_score:.4f} on {basis}"
+    )
+    if round(challenger_score, 6) >= round(champion_score, 6):
+        return True, f"Promoted: {verdict}.", comparison
+    return False, f"Kept as candidate, worse than the active version: {verdict}.", comparison
+
+
+def training_run_execute(
+    *, run_id: int, celery_task_id: str = "", echo: Progress | None = None
+) -> TrainingRun:
+    """Run one pending TrainingRun to the end. Raises RetrainRefused when it may not start."""
+    with _retrain_lock():
+        with transaction.atomic():
+            _abandon_dead_work()
+            run = _training_run_claim(run_id=run_id, celery_task_id=celery_task_id)
+        log = _RunLog(run, echo)
+        version: ModelVersion | None = None
+        try:
+            version = _train_evaluate_publish(run=run, log=log)
+        except Exception as exc:
+            logger.exception("training run %s failed", run.pk)
+            _training_run_fail(
+                run=run, version=version or run.model_version, error=f"{type(exc).__name__}: {exc}"
+            )
+            raise
+        run.model_version = version
+        run.status = TrainingRun.Status.SUCCEEDED
+        run.finished_at = timezone.now()
+        run.duration = (run.finished_at - run.started_at).total_seconds()
+        run.save(update_fields=["status", "finished_at", "duration"])
+        return run
+
+
+def _training_run_fail(*, run: TrainingRun, version: ModelVersion | None, error: str) -> None:
+    now = timezone.now()
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRun.Status.FAILED,
+        error=error,
+        finished_at=now,
+        duration=(now - run.started_at).total_seconds() if run.started_at else None,
+    )
+    if version is not None:
+        ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.TRAINING).update(
+            status=ModelVersion.Status.FAILED, error=error
+        )
+        _delete_version_rows(version)
+        ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.FAILED).update(pruned_at=now)
+
+
+def _parse_cutoff(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
+
+
+def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
+    from recommendations.ml.evaluation import split_last_basket
+    from recommendations.training_data import training_data_from_db
+
+    hyper = dict(run.parameters.get("hybrid", {}))
+    cutoff = _parse_cutoff(run.parameters.get("cutoff"))
+    started = time.monotonic()
+    data = training_data_from_db(cutoff=cutoff)
+    interactions = data.interactions
+    if interactions.empty:
+        raise ValidationError("There are no placed orders to learn from.")
+    trained_on = {
+        "retailers": int(interactions["retailer"].nunique()),
+        "products": int(interactions["product"].nunique()),
+        "orders": int(interactions["order"].nunique()),
+        "lines": len(interactions),
+    }
+    data_cutoff = timezone.make_aware(interactions["ts"].max().to_pydatetime(), UTC)
+    log(f"Extracted {trained_on['lines']:,} order lines: {trained_on}")
+    version = ModelVersion.objects.create(
+        kind="hybrid", parameters={"hybrid": hyper}, data_cutoff=data_cutoff, trained_on=trained_on
+    )
+    TrainingRun.objects.filter(pk=run.pk).update(model_version=version)
+    run.model_version = version
+
+    # Evaluation model: fitted without each retailer's last basket, which is then scored (protocol A and B).
+    train, holdout = split_last_basket(data)
+    evaluation_model = _fit_hybrid(train, hyper)
+    metrics = {"hybrid": _evaluate(evaluation_model, holdout)}
+    # Every member on the same holdout, so the admin shows what the blend adds over each model alone.
+    metrics |= {name: _evaluate(member, holdout) for name, member in evaluation_model.models.items()}
+    metrics["blend"] = {"weights": evaluation_model.weights, "validation": evaluation_model.validation}
+    log(f"Evaluated on {len(holdout.retailers):,} held-out baskets: {metrics['hybrid']}")
+
+    promote, decision, comparison = _champion_decision(
+        challenger_metrics=metrics["hybrid"], evaluation_model=evaluation_model, holdout=holdout, data=data
+    )
+    log(decision)
+
+    model = _fit_hybrid(data, hyper)
+    artifact_dir = Path(settings.ARTIFACTS_DIR) / str(version.pk)
+    sha256 = model.save(artifact_dir)
+    version.metrics = metrics | ({"comparison": comparison} if comparison else {})
+    version.training_seconds = round(time.monotonic() - started, 2)
+    version.artifact_path = str(artifact_dir)
+    version.artifact_sha256 = sha256
+    version.decision = decision
+    version.save(
+        update_fields=["metrics", "training_seconds", "artifact_path", "artifact_sha256", "decision"]
+    )
+    log(f"Trained in {version.training_seconds:.1f}s; artifact {artifact_dir} sha256 {sha256[:12]}")
+
+    counts = model_version_precompute(version=version, model=model, log=log)
+    log(f"Precomputed {sum(counts.values()):,} rows in {version.precompute_seconds:.1f}s: {counts}")
+    ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.TRAINING).update(
+        status=ModelVersion.Status.CANDIDATE
+    )
+    version.refresh_from_db()
+    if promote:
+        version = model_version_activate(version=version)
+        log(f"v{version.pk} is now active")
+    model_versions_prune()
+    return version
+
+
+# --- Loading a version's model (workers only).
+
+
+def artifact_digest(path: str | Path) -> str:
+    """The sha256 HybridRecommender.save returns: over the checksums of each member and of the blend."""
+    from recommendations.ml.artifacts import CHECKSUM_FILE
+
+    path = Path(path)
+    members = json.loads((path / "hybrid" / "params.json").read_text())["values"]["member_names"]
+    parts = [(path / "members" / name / CHECKSUM_FILE).read_text().strip() for name in members]
+    parts.append((path / "hybrid" / CHECKSUM_FILE).read_text().strip())
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
+
+
+@lru_cache(maxsize=2)
+def _load_checked(path: str, sha256: str) -> Any:
+    recorded = artifact_digest(path)
+    if recorded != sha256:
+        raise ValidationError(f"Artifact {path} has checksum {recorded}, the registry expects {sha256}.")
+    # load() recomputes each part's digest from its files and refuses modified or truncated bundles.
+    return _hybrid_class().load(path)
+
+
+def model_version_load(*, version: ModelVersion) -> Any:
+    if not version.artifact_path or version.pruned_at:
+        raise ValidationError(f"v{version.pk} has no artifact to load.")
+    return _load_checked(version.artifact_path, version.artifact_sha256)
+
+
+# --- Precompute: bulk rows of one version, written while the active version keeps serving.
+
+
+def _copy_rows(model: type[models.Model], columns: list[str], rows: Iterable[tuple]) -> int:
+    """COPY on PostgreSQL (hundreds of thousands of rows in seconds); bulk_create elsewhere."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    if _is_postgres():
+        table = model._meta.db_table
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+    else:
+        model.objects.bulk_create(
+            [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000
+        )
+    return len(rows)
+
+
+def _delete_version_rows(version: ModelVersion, *, retailer_ids: Sequence[int] | None = None) -> None:
+    for row_model in ROW_MODELS:
+        rows = row_model.objects.filter(model_version=version)
+        if retailer_ids is not None:
+            if not any(field.name == "retailer" for field in row_model._meta.fields):
+                continue
+            rows = rows.filter(retailer_id__in=retailer_ids)
+        # Checking first: a fresh version's precompute takes no write lock on tables it has no rows in.
+        if rows.exists():
+            rows._raw_delete(rows.db)
+
+
+def _recommendation_rows(
+    version_id: int, recommendations: Iterable[Any], surface: str, names: dict[int, str], known: set[int]
+) -> Iterator[tuple]:
+    for rec in recommendations:
+        if rec.product not in known:
+            continue
+        reasons = [explanations.reason_to_dict(reason) for reason in rec.reasons]
+        sentence = explanations.sentence_for(reasons, product_names=names)
+        yield (
+            version_id,
+            rec.retailer,
+            rec.product,
+            surface,
+            rec.rank,
+            float(rec.score),
+            json.dumps(reasons),
+            sentence,
+        )
+
+
+RECOMMENDATION_COLUMNS = [
+    "model_version_id",
+    "retailer_id",
+    "product_id",
+    "surface",
+    "rank",
+    "score",
+    "reasons",
+    "explanation",
+]
+REORDER_COLUMNS = [
+    "model_version_id",
+    "retailer_id",
+    "product_id",
+    "expected_date",
+    "confidence",
+    "cadence_days",
+    "last_ordered",
+    "days_since_last",
+    "suggested_quantity",
+    "times_ordered",
+    "explanation",
+]
+
+
+def _reorder_rows(version_id: int, predictions: Iterable[Any], known: set[int]) -> Iterator[tuple]:
+    per_retailer: dict[int, int] = {}
+    for due in predictions:
+        if due.product not in known or per_retailer.get(due.retailer, 0) >= DUE_COUNT:
+            continue
+        per_retailer[due.retailer] = per_retailer.get(due.retailer, 0) + 1
+        sentence = explanations.reorder_sentence(
+            cadence_days=due.cadence_days, days_since_last=due.days_since_last
+        )
+        yield (
+            version_id,
+            due.retailer,
+            due.product,
+            due.expected_date,
+            float(due.confidence),
+            float(due.cadence_days),
+            due.last_ordered,
+            int(due.days_since_last),
+            int(due.suggested_quantity),
+            int(due.times_ordered),
+            sentence,
+        )
+
+
+def _retailer_surfaces(
+    *, version: ModelVersion, model: Any, retailer_ids: Sequence[int], as_of: date, names: dict[int, str]
+) -> dict[str, int]:
+    known = set(names)
+    recommended = model.recommend(retailer_ids, n=FOR_YOU_COUNT)
+    new = model.new_for(retailer_ids, n=NEW_FOR_YOU_COUNT)
+    due = model.due(retailer_ids, as_of=as_of)
+    return {
+        "for_you": _copy_rows(
+            Recommendation,
+            RECOMMENDATION_COLUMNS,
+            _recommendation_rows(version.pk, recommended, Surface.FOR_YOU, names, known),
+        ),
+        "new_for_you": _copy_rows(
+            Recommendation,
+            RECOMMENDATION_COLUMNS,
+            _recommendation_rows(version.pk, new, Surface.NEW_FOR_YOU, names, known),
+        ),
+        "due": _copy_rows(ReorderPrediction, REORDER_COLUMNS, _reorder_rows(version.pk, due, known)),
+    }
+
+
+def _ranked(frame: Any, by: list[str], ascending: list[bool]) -> Any:
+    frame = frame.sort_values(["product", *by], ascending=[True, *ascending], kind="mergesort")
+    return frame.assign(rank=frame.groupby("product").cumcount() + 1)
+
+
+def _product_rows(*, version: ModelVersion, model: Any, names: dict[int, str]) -> dict[str, int]:
+    known = list(names)
+    pairs = model.bought_together(min_together=ASSOCIATION_MIN_TOGETHER, top=ASSOCIATIONS_PER_PRODUCT)
+    pairs = pairs[pairs["product"].isin(known) & pairs["other"].isin(known)]
+    pairs = _ranked(pairs, ["lift", "together", "other"], [False, False, True])
+    association_rows = (
+        (
+            version.pk,
+            int(row.product),
+            int(row.other),
+            int(row.together),
+            int(row.product_orders),
+            int(row.other_orders),
+            int(row.n_orders),
+            float(row.support),
+            float(row.confidence),
+            float(row.lift),
+            int(row.rank),
+            explanations.association_sentence(
+                product_name=names[int(row.product)],
+                together=int(row.together),
+                product_orders=int(row.product_orders),
+                lift=float(row.lift),
+            ),
+        )
+        for row in pairs.itertuples(index=False)
+    )
+    similar = model.similar_products(top=SIMILAR_PER_PRODUCT)
+    similar = similar[similar["product"].isin(known) & similar["other"].isin(known)]
+    similar = _ranked(similar, ["similarity", "other"], [False, True])
+    similar_rows = (
+        (version.pk, int(row.product), int(row.other), float(row.similarity), int(row.rank))
+        for row in similar.itertuples(index=False)
+    )
+    columns = ["model_version_id", "product_id", "other_id"]
+    return {
+        "bought_together": _copy_rows(
+            ProductAssociation,
+            [
+                *columns,
+                "together",
+                "product_orders",
+                "other_orders",
+                "n_orders",
+                "support",
+                "confidence",
+                "lift",
+                "rank",
+                "explanation",
+            ],
+            association_rows,
+        ),
+        "similar": _copy_rows(SimilarProduct, [*columns, "similarity", "rank"], similar_rows),
+        "item_vectors": _copy_rows(
+            ItemVector,
+            ["model_version_id", "product_id", "vector", "dimensions"],
+            _item_vector_rows(version.pk, model.serving_artifacts(), set(known)),
+        ),
+    }
+
+
+def _item_vector_rows(version_id: int, artifacts: dict[str, np.ndarray], known: set[int]) -> Iterator[tuple]:
+    """The neural item embeddings, one row per product (its row 0 is padding, so rows shift by one)."""
+    ids = artifacts.get("product_ids")
+    embeddings = artifacts.get("neural_item_emb")
+    if ids is None or embeddings is None:
+        return
+    vectors = np.asarray(embeddings, dtype=np.float32)[len(embeddings) - len(ids) :]
+    for product_id, vector in zip(ids.tolist(), vectors, strict=True):
+        if int(product_id) in known:
+            yield (version_id, int(product_id), vector.tobytes(), int(vector.shape[0]))
+
+
+def _product_names() -> dict[int, str]:
+    return dict(Product.objects.values_list("id", "name"))
+
+
+def model_version_precompute(
+    *, version: ModelVersion, model: Any, log: Progress | None = None
+) -> dict[str, int]:
+    """Write every row of `version`, replacing any partial rows from an interrupted attempt (idempotent)."""
+    started = time.monotonic()
+    names = _product_names()
+    retailer_ids = list(Retailer.objects.order_by("id").values_list("id", flat=True))
+    as_of = version.data_cutoff.date()
+    _delete_version_rows(version)
+    counts = {"for_you": 0, "new_for_you": 0, "due": 0}
+    for start in range(0, len(retailer_ids), RETAILER_BATCH):
+        batch = retailer_ids[start : start + RETAILER_BATCH]
+        with transaction.atomic():
+            for key, value in _retailer_surfaces(
+                version=version, model=model, retailer_ids=batch, as_of=as_of, names=names
+            ).items():
+                counts[key] += value
+        if log:
+            log(f"Retailers {start + len(batch):,}/{len(retailer_ids):,}")
+    with transaction.atomic():
+        counts |= _product_rows(version=version, model=model, names=names)
+    version.row_counts = counts
+    version.precompute_seconds = round(time.monotonic() - started, 2)
+    version.save(update_fields=["row_counts", "precompute_seconds"])
+    return counts
+
+
+# --- Publish, roll back, prune.
+
+
+@transaction.atomic
+def model_version_activate(*, version: ModelVersion) -> ModelVersion:
+    """Flip the active pointer in one transaction; readers see the old version or the new, never a mix."""
+    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status == ModelVersion.Status.ACTIVE:
+        return version
+    if (
+        version.status not in (ModelVersion.Status.CANDIDATE, ModelVersion.Status.RETIRED)
+        or version.pruned_at
+    ):
+        raise ValidationError(
+            f"v{version.pk} is {version.get_status_display().lower()} and cannot be activated."
+        )
+    # Retire first: the partial unique index allows only one active row at any instant.
+    ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).update(status=ModelVersion.Status.RETIRED)
+    version.status = ModelVersion.Status.ACTIVE
+    version.activated_at = timezone.now()
+    version.save(update_fields=["status", "activated_at"])
+    return version
+
+
+@transaction.atomic
+def model_version_rollback() -> ModelVersion:
+    """Re-activate the version that was active before the current one."""
+    current = ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.ACTIVE).first()
+    previous = (
+        ModelVersion.objects.filter(
+            status=ModelVersion.Status.RETIRED, activated_at__isnull=False, pruned_at__isnull=True
+        )
+        .exclude(pk=current.pk if current else None)
+        .order_by("-activated_at")
+        .first()
+    )
+    if previous is None:
+        raise ValidationError("There is no previous version with its rows still available to roll back to.")
+    return model_version_activate(version=previous)
+
+
+def model_versions_prune(*, keep: int = RETAINED_VERSIONS) -> list[int]:
+    """Delete rows and artifacts of all but the `keep` newest non-active versions; their records stay."""
+    stale = ModelVersion.objects.filter(
+        status__in=[ModelVersion.Status.RETIRED, ModelVersion.Status.CANDIDATE], pruned_at__isnull=True
+    ).order_by("-created_at", "-id")[keep:]
+    pruned = []
+    for version in stale:
+        with transaction.atomic():
+            locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+            if locked.status == ModelVersion.Status.ACTIVE:
+                continue
+            _delete_version_rows(locked)
+            locked.pruned_at = timezone.now()
+            locked.save(update_fields=["pruned_at"])
+        if version.artifact_path:
+            shutil.rmtree(version.artifact_path, ignore_errors=True)
+        pruned.append(version.pk)
+    return pruned
+
+
+# --- Freshness: one retailer's rows from the active model, without a retrain.
+
+
+def _retailer_due_now(*, model: Any, retailer_id: int, as_of: date) -> list[Any]:
+    """Reorder predictions from the retailer's whole order history, including orders after the cutoff."""
+    from recommendations.ml.data import TrainingData
+    from recommendations.ml.repeat import RepeatModel
+    from recommendations.training_data import training_data_from_db
+
+    data = training_data_from_db(retailer_id=retailer_id)
+    if data.interactions.empty:
+        return []
+    own = TrainingData(data.interactions, data.products, data.retailers.loc[[retailer_id]])
+    # The active model's own repeat settings, fitted on this retailer's history alone: same rule, fresh data.
+    return RepeatModel(**model.params.get("repeat", {})).fit(own).due([retailer_id], as_of=as_of)
+
+
+def retailer_refresh(*, retailer_id: int) -> dict[str, int]:
+    """Rewrite this retailer's rows of the active version; same inputs give the same rows (idempotent)."""
+    version = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    if version is None:
+        return {}
+    model = model_version_load(version=version)
+    latest = (
+        Order.objects.filter(retailer_id=retailer_id, status=Order.Status.PLACED)
+        .order_by("-placed_at")
+        .values_list("placed_at", flat=True)
+        .first()
+    )
+    as_of = max(version.data_cutoff.date(), latest.date()) if latest else version.data_cutoff.date()
+    bought = set(
+        Order.objects.filter(retailer_id=retailer_id, status=Order.Status.PLACED).values_list(
+            "lines__product_id", flat=True
+        )
+    )
+    names = _product_names()
+    known = set(names)
+    recommended = model.recommend([retailer_id], n=FOR_YOU_COUNT)
+    # "New for you" means never bought: drop what the retailer has ordered since the model was trained.
+    new = [rec for rec in model.new_for([retailer_id], n=NEW_FOR_YOU_COUNT) if rec.product not in bought]
+    new = [_with_rank(rec, rank) for rank, rec in enumerate(new, start=1)]
+    due = _retailer_due_now(model=model, retailer_id=retailer_id, as_of=as_of)
+    with transaction.atomic():
+        # Lock the version row so a concurrent prune cannot delete it between our delete and insert.
+        if (
+            not ModelVersion.objects.select_for_update()
+            .filter(pk=version.pk, pruned_at__isnull=True)
+            .exists()
+        ):
+            return {}
+        _delete_version_rows(version, retailer_ids=[retailer_id])
+        return {
+            "for_you": _copy_rows(
+                Recommendation,
+                RECOMMENDATION_COLUMNS,
+                _recommendation_rows(version.pk, recommended, Surface.FOR_YOU, names, known),
+            ),
+            "new_for_you": _copy_rows(
+                Recommendation,
+                RECOMMENDATION_COLUMNS,
+                _recommendation_rows(version.pk, new, Surface.NEW_FOR_YOU, names, known),
+            ),
+            "due": _copy_rows(ReorderPrediction, REORDER_COLUMNS, _reorder_rows(version.pk, due, known)),
+        }
+
+
+def _with_rank(recommendation: Any, rank: int) -> Any:
+    from dataclasses import replace
+
+    return replace(recommendation, rank=rank)
+
+
+def retailers_refresh_recent(*, hours: int = 2) -> list[int]:
+    """Retailers with orders placed recently: the hourly catch-up for refreshes lost while Redis was down."""
+    since = timezone.now() - timedelta(hours=hours)
+    retailer_ids = sorted(
+        set(
+            Order.objects.filter(status=Order.Status.PLACED, placed_at__gte=since).values_list(
+                "retailer_id", flat=True
+            )
+        )
+    )
+    for retailer_id in retailer_ids:
+        retailer_refresh(retailer_id=retailer_id)
+    return retailer_ids

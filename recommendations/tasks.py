@@ -1,0 +1,41 @@
+"""Thin Celery tasks: each takes ids and calls one service."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from recommendations import services
+from recommendations.models import TrainingRun
+
+# Training Online Retail takes minutes; the limits stop a stuck run well before the nightly one is due again.
+RETRAIN_SOFT_LIMIT = 50 * 60
+RETRAIN_HARD_LIMIT = 55 * 60
+
+
+# No automatic retry: a failed run is recorded with its error, and a retry would repeat minutes of training
+# on the same data; the next scheduled or manual run starts afresh.
+@shared_task(bind=True, soft_time_limit=RETRAIN_SOFT_LIMIT, time_limit=RETRAIN_HARD_LIMIT, max_retries=0)
+def retrain(self, run_id: int) -> int | None:
+    try:
+        run = services.training_run_execute(run_id=run_id, celery_task_id=self.request.id or "")
+    except services.RetrainRefused as refusal:
+        services.training_run_refuse(run_id=run_id, reason=str(refusal))
+        return None
+    return run.model_version_id
+
+
+@shared_task(soft_time_limit=30, time_limit=60)
+def retrain_scheduled() -> int:
+    return services.retrain_enqueue(trigger=TrainingRun.Trigger.SCHEDULE).pk
+
+
+# A refresh is cheap and idempotent, so a database hiccup is retried with backoff.
+@shared_task(
+    autoretry_for=(OperationalError,), retry_backoff=2, max_retries=3, soft_time_limit=60, time_limit=90
+)
+def refresh_retailer(retailer_id: int) -> dict[str, int]:
+    return services.retailer_refresh(retailer_id=retailer_id)
+
+
+@shared_task(soft_time_limit=50 * 60, time_limit=55 * 60)
+def refresh_recent_retailers(hours: int = 2) -> list[int]:
+    return services.retailers_refresh_recent(hours=hours)

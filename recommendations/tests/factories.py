@@ -1,0 +1,90 @@
+from datetime import timedelta
+
+import factory
+from django.utils import timezone
+
+from accounts.tests.factories import RetailerFactory
+from catalog.tests.factories import ProductFactory
+from recommendations import explanations
+from recommendations.models import (
+    ModelVersion,
+    Recommendation,
+    RecommendationEvent,
+    ReorderPrediction,
+)
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    """The active version by default (reused when one exists: the database allows only one)."""
+
+    class Meta:
+        model = ModelVersion
+
+    kind = "hybrid"
+    status = ModelVersion.Status.ACTIVE
+    data_cutoff = factory.LazyFunction(timezone.now)
+    activated_at = factory.LazyAttribute(
+        lambda v: timezone.now() if v.status == ModelVersion.Status.ACTIVE else None
+    )
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        if kwargs.get("status") == ModelVersion.Status.ACTIVE:
+            active = model_class.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+            if active is not None:
+                return active
+        return super()._create(model_class, *args, **kwargs)
+
+
+def _active_version() -> ModelVersion:
+    return ModelVersionFactory(status=ModelVersion.Status.ACTIVE)
+
+
+class RecommendationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Recommendation
+
+    model_version = factory.LazyFunction(_active_version)
+    retailer = factory.SubFactory(RetailerFactory)
+    product = factory.SubFactory(ProductFactory)
+    surface = "for_you"
+    rank = factory.Sequence(lambda n: n + 1)
+    score = 0.5
+    reasons = factory.LazyFunction(
+        lambda: [
+            {"kind": "popular", "weight": 1.0, "facts": {"retailers": 12, "window_days": 30, "scope": "all"}}
+        ]
+    )
+    explanation = "Popular with 12 retailers this month."
+
+
+class ReorderPredictionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ReorderPrediction
+
+    model_version = factory.LazyFunction(_active_version)
+    retailer = factory.SubFactory(RetailerFactory)
+    product = factory.SubFactory(ProductFactory)
+    cadence_days = 14.0
+    last_ordered = factory.LazyFunction(lambda: timezone.localdate() - timedelta(days=12))
+    days_since_last = factory.LazyAttribute(lambda p: (timezone.localdate() - p.last_ordered).days)
+    expected_date = factory.LazyAttribute(lambda p: p.last_ordered + timedelta(days=round(p.cadence_days)))
+    confidence = 0.8
+    suggested_quantity = 2
+    times_ordered = 5
+    explanation = factory.LazyAttribute(
+        lambda p: explanations.reorder_sentence(
+            cadence_days=p.cadence_days, days_since_last=p.days_since_last
+        )
+    )
+
+
+class RecommendationEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RecommendationEvent
+
+    retailer = factory.SubFactory(RetailerFactory)
+    product = factory.SubFactory(ProductFactory)
+    model_version = factory.LazyFunction(_active_version)
+    surface = RecommendationEvent.EventSurface.FOR_YOU
+    kind = RecommendationEvent.Kind.IMPRESSION

@@ -1,0 +1,180 @@
+"""Every sentence is made from its structured reasons, and the numbers in them are true of the orders."""
+
+import itertools
+import random
+import statistics
+from collections import defaultdict
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from catalog.models import Product
+from orders.models import OrderLine
+from recommendations import explanations, services
+from recommendations.models import (
+    ModelVersion,
+    ProductAssociation,
+    Recommendation,
+    ReorderPrediction,
+    TrainingRun,
+)
+from recommendations.tests.test_services import FAST
+from recommendations.tests.world import build_world
+
+pytestmark = pytest.mark.django_db
+SAMPLE = 40
+
+
+@pytest.fixture
+def version(settings, tmp_path: Path) -> ModelVersion:
+    settings.ARTIFACTS_DIR = tmp_path
+    build_world(retailers=30)
+    run = services.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST})
+    return services.training_run_execute(run_id=run.pk).model_version
+
+
+class RawOrders:
+    """Facts recomputed straight from the placed order lines the version was trained on."""
+
+    def __init__(self, version: ModelVersion) -> None:
+        lines = OrderLine.objects.filter(order__status="placed", order__placed_at__lte=version.data_cutoff)
+        self.orders_with: dict[int, set[int]] = defaultdict(set)
+        self.retailer_orders: dict[int, dict[int, object]] = defaultdict(dict)
+        self.retailer_product_times: dict[tuple[int, int], list] = defaultdict(list)
+        for order_id, retailer_id, product_id, placed_at in lines.values_list(
+            "order_id", "order__retailer_id", "product_id", "order__placed_at"
+        ):
+            self.orders_with[product_id].add(order_id)
+            self.retailer_orders[retailer_id][order_id] = placed_at
+            self.retailer_product_times[retailer_id, product_id].append(placed_at)
+        self.n_orders = len({order for orders in self.orders_with.values() for order in orders})
+        self.cutoff = version.data_cutoff
+
+    def together(self, a: int, b: int) -> int:
+        return len(self.orders_with[a] & self.orders_with[b])
+
+    def lift(self, a: int, b: int) -> float:
+        return self.together(a, b) * self.n_orders / (len(self.orders_with[a]) * len(self.orders_with[b]))
+
+
+def _sample(rows: list) -> list:
+    return random.Random(0).sample(rows, min(SAMPLE, len(rows)))
+
+
+def test_every_sentence_is_rebuilt_exactly_from_its_reasons(version: ModelVersion) -> None:
+    names = dict(Product.objects.values_list("id", "name"))
+    rows = list(Recommendation.objects.filter(model_version=version))
+
+    assert rows
+    for row in rows:
+        assert row.explanation == explanations.sentence_for(row.reasons, product_names=names)
+
+
+def test_co_purchase_numbers_in_sentences_match_the_orders(version: ModelVersion) -> None:
+    raw = RawOrders(version)
+    names = dict(Product.objects.values_list("id", "name"))
+    associations = _sample(list(ProductAssociation.objects.filter(model_version=version)))
+    assert associations
+    for row in associations:
+        together = raw.together(row.product_id, row.other_id)
+        product_orders = len(raw.orders_with[row.product_id])
+        assert (row.together, row.product_orders, row.n_orders) == (together, product_orders, raw.n_orders)
+        assert row.lift == pytest.approx(raw.lift(row.product_id, row.other_id))
+        assert (
+            f"Bought with {names[row.product_id]} in {together:,} of {product_orders:,} orders"
+            in row.explanation
+        )
+        assert f"({raw.lift(row.product_id, row.other_id):.1f}x more often than chance)" in row.explanation
+
+    bought_with = [
+        (row, reason)
+        for row in Recommendation.objects.filter(model_version=version)
+        for reason in row.reasons
+        if reason["kind"] == "bought_with"
+    ]
+    assert bought_with
+    for row, reason in _sample(bought_with):
+        facts = reason["facts"]
+        anchor = facts["anchor"]
+        assert facts["together"] == raw.together(anchor, row.product_id)
+        assert facts["anchor_orders"] == len(raw.orders_with[anchor])
+        assert facts["lift"] == pytest.approx(raw.lift(anchor, row.product_id), abs=0.01)
+
+
+def test_repeat_and_reorder_numbers_match_the_retailers_orders(version: ModelVersion) -> None:
+    raw = RawOrders(version)
+    repeats = [
+        (row, reason)
+        for row in Recommendation.objects.filter(model_version=version)
+        for reason in row.reasons
+        if reason["kind"] == "repeat"
+    ]
+    assert repeats
+    for row, reason in _sample(repeats):
+        times = raw.retailer_product_times[row.retailer_id, row.product_id]
+        facts = reason["facts"]
+        assert facts["times_ordered"] == len(times)
+        assert facts["orders_total"] == len(raw.retailer_orders[row.retailer_id])
+        assert facts["last_ordered"] == max(times).date().isoformat()
+
+    reorders = _sample(list(ReorderPrediction.objects.filter(model_version=version)))
+    assert reorders
+    for row in reorders:
+        times = sorted(raw.retailer_product_times[row.retailer_id, row.product_id])
+        gaps = [(later - earlier).total_seconds() / 86400 for earlier, later in itertools.pairwise(times)]
+        cadence = max(statistics.median(gaps), 1)
+        assert row.times_ordered == len(times)
+        assert row.last_ordered == times[-1].date()
+        assert row.cadence_days == pytest.approx(cadence, abs=0.05)
+        assert row.expected_date == times[-1].date() + timedelta(days=round(cadence))
+        assert row.days_since_last == (raw.cutoff.date() - times[-1].date()).days
+        assert f"about every {round(row.cadence_days)} days; last order {row.days_since_last} days ago" in (
+            row.explanation
+        )
+
+
+def test_popularity_counts_match_the_distinct_buyers(version: ModelVersion) -> None:
+    raw = RawOrders(version)
+    popular = [
+        reason["facts"] | {"product": row.product_id}
+        for row in Recommendation.objects.filter(model_version=version)
+        for reason in row.reasons
+        if reason["kind"] == "popular" and reason["facts"]["scope"] == "all"
+    ]
+    window_start = raw.cutoff - timedelta(days=popular[0]["window_days"]) if popular else None
+    for facts in _sample(popular):
+        buyers = {
+            retailer
+            for (retailer, product), times in raw.retailer_product_times.items()
+            if product == facts["product"] and any(when > window_start for when in times)
+        }
+        assert facts["retailers"] == len(buyers)
+
+
+def test_a_sentence_states_only_its_facts() -> None:
+    reasons = [
+        {
+            "kind": "bought_with",
+            "weight": 0.7,
+            "facts": {"anchor": 5, "together": 212, "anchor_orders": 1340, "lift": 3.1},
+        },
+        {
+            "kind": "due",
+            "weight": 0.3,
+            "facts": {
+                "cadence_days": 14.2,
+                "days_since_last": 17,
+                "last_ordered": "2026-01-02",
+                "times_ordered": 5,
+            },
+        },
+    ]
+
+    sentence = explanations.sentence_for(reasons, product_names={5: "Paper Chain Kit"})
+
+    assert sentence == (
+        "Bought with Paper Chain Kit in 212 of 1,340 orders (3.1x more often than chance). "
+        "You order this about every 14 days; last order 17 days ago."
+    )
+    assert date.fromisoformat(reasons[1]["facts"]["last_ordered"])

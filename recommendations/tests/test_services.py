@@ -1,0 +1,254 @@
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from accounts.tests.factories import RetailerFactory
+from recommendations import selectors, services
+from recommendations.models import (
+    ItemVector,
+    ModelVersion,
+    ProductAssociation,
+    Recommendation,
+    ReorderPrediction,
+    SimilarProduct,
+    TrainingRun,
+)
+from recommendations.tests.world import build_world
+
+pytestmark = pytest.mark.django_db
+
+# Seconds, not minutes: tiny embeddings and a single TensorFlow epoch.
+FAST = {"params": {"neural": {"epochs": 1, "dim": 8}, "factorization": {"factors": 8}}}
+
+
+@pytest.fixture(autouse=True)
+def artifacts_dir(settings, tmp_path: Path) -> Path:
+    settings.ARTIFACTS_DIR = tmp_path / "artifacts"
+    return settings.ARTIFACTS_DIR
+
+
+def retrain(**parameters) -> TrainingRun:
+    run = services.training_run_create(
+        trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST} | parameters
+    )
+    return services.training_run_execute(run_id=run.pk)
+
+
+def version_rows(version: ModelVersion) -> dict[str, list[tuple]]:
+    return {
+        "recommendations": list(
+            Recommendation.objects.filter(model_version=version)
+            .order_by("retailer_id", "surface", "rank")
+            .values_list("retailer_id", "surface", "rank", "product_id", "score", "reasons", "explanation")
+        ),
+        "reorders": list(
+            ReorderPrediction.objects.filter(model_version=version)
+            .order_by("retailer_id", "product_id")
+            .values_list("retailer_id", "product_id", "expected_date", "confidence", "explanation")
+        ),
+        "associations": list(
+            ProductAssociation.objects.filter(model_version=version)
+            .order_by("product_id", "rank")
+            .values_list("product_id", "other_id", "together", "lift", "explanation")
+        ),
+        "similar": list(
+            SimilarProduct.objects.filter(model_version=version)
+            .order_by("product_id", "rank")
+            .values_list("product_id", "other_id", "similarity")
+        ),
+    }
+
+
+def republish(version: ModelVersion, *, activate: bool = True) -> ModelVersion:
+    """A new version from a copy of an existing artifact, precomputed as a retrain would: no training."""
+    copy = ModelVersion.objects.create(
+        status=ModelVersion.Status.CANDIDATE,
+        data_cutoff=version.data_cutoff,
+        metrics=version.metrics,
+        artifact_sha256=version.artifact_sha256,
+    )
+    copy.artifact_path = str(Path(version.artifact_path).parent / str(copy.pk))
+    shutil.copytree(version.artifact_path, copy.artifact_path)
+    copy.save(update_fields=["artifact_path"])
+    services.model_version_precompute(version=copy, model=services.model_version_load(version=version))
+    return services.model_version_activate(version=copy) if activate else copy
+
+
+@pytest.fixture
+def trained() -> tuple[ModelVersion, object]:
+    world = build_world()
+    return retrain().model_version, world
+
+
+def test_a_first_retrain_trains_evaluates_precomputes_and_activates(trained) -> None:
+    version, world = trained
+    run = version.training_runs.get()
+
+    assert run.status == TrainingRun.Status.SUCCEEDED and run.duration > 0
+    assert version.status == ModelVersion.Status.ACTIVE
+    assert version.decision.startswith("No active version")
+    assert version.trained_on["orders"] == world.orders
+    assert version.metrics["hybrid"]["scored"] == len(world.retailers)
+    assert 0 < version.metrics["hybrid"]["ndcg@10"] <= 1
+    assert {"popularity", "repeat", "neural"} <= set(version.metrics)
+    assert services.artifact_digest(version.artifact_path) == version.artifact_sha256
+    for_you = Recommendation.objects.filter(model_version=version, surface="for_you")
+    assert version.row_counts["for_you"] == for_you.count()
+    assert version.row_counts["bought_together"] > 0 and version.row_counts["similar"] > 0
+    assert ItemVector.objects.filter(model_version=version).count() == len(world.products)
+    retailer = world.retailers[0]
+    assert selectors.recommendations_for(retailer=retailer, surface="for_you", limit=5)
+    assert selectors.reorders_due_for(retailer=retailer)
+    assert "Extracted" in run.log and "is now active" in run.log
+    for row in for_you:
+        assert row.reasons and row.explanation
+        assert abs(sum(reason["weight"] for reason in row.reasons) - 1) < 0.01
+
+
+def test_precomputing_a_version_twice_gives_the_same_rows(trained) -> None:
+    version, _ = trained
+    model = services.model_version_load(version=version)
+    services.model_version_precompute(version=version, model=model)
+    once = version_rows(version)
+
+    services.model_version_precompute(version=version, model=model)
+
+    assert version_rows(version) == once
+
+
+def test_a_tampered_artifact_is_refused(trained) -> None:
+    version, _ = trained
+    services._load_checked.cache_clear()
+    params = Path(version.artifact_path) / "hybrid" / "params.json"
+    params.write_text(params.read_text().replace("hybrid", "hybrid "))
+
+    with pytest.raises(Exception, match="checksum"):
+        services.model_version_load(version=version)
+    services._load_checked.cache_clear()
+
+
+def test_basket_completion_suggests_co_purchased_products_with_their_counts(trained) -> None:
+    version, world = trained
+    association = ProductAssociation.objects.filter(model_version=version).order_by("-lift").first()
+
+    suggestions = selectors.basket_completion(
+        retailer=world.retailers[0], product_ids=[association.product_id]
+    )
+
+    assert suggestions
+    assert association.product_id not in {s.product.pk for s in suggestions}
+    assert all(s.reasons[0]["facts"]["anchor"] == association.product_id for s in suggestions)
+    assert all(s.explanation.startswith("Bought with") for s in suggestions)
+
+
+def test_the_promotion_rule_keeps_a_worse_challenger_and_promotes_a_better_one() -> None:
+    world = build_world()
+    champion = retrain(cutoff=(world.last_order_at - timedelta(days=30)).isoformat()).model_version
+    assert champion.status == ModelVersion.Status.ACTIVE
+
+    challenger = retrain().model_version
+    champion.refresh_from_db()
+    comparison = challenger.metrics["comparison"]
+    assert "placed after" in comparison["basis"]
+    if challenger.status == ModelVersion.Status.ACTIVE:
+        assert comparison["challenger_score"] >= comparison["champion_score"]
+        assert challenger.decision.startswith("Promoted")
+        assert champion.status == ModelVersion.Status.RETIRED
+    else:
+        assert comparison["challenger_score"] < comparison["champion_score"]
+        assert champion.status == ModelVersion.Status.ACTIVE
+
+    # An active version that scored perfectly on its own holdout, with every held-out basket already seen:
+    # the challenger is compared on recorded scores and cannot beat 1.0.
+    active = ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE)
+    active.metrics = active.metrics | {"hybrid": active.metrics["hybrid"] | {"ndcg@10": 1.0}}
+    active.save(update_fields=["metrics"])
+    kept = retrain().model_version
+
+    assert kept.status == ModelVersion.Status.CANDIDATE
+    assert kept.decision.startswith("Kept as candidate, worse than the active version")
+    assert kept.metrics["comparison"]["champion_score"] == 1.0
+    assert selectors.active_version() == active
+    assert Recommendation.objects.filter(model_version=kept).exists()
+
+
+def test_rollback_reactivates_the_previous_version_with_its_rows(trained) -> None:
+    first, _ = trained
+    first_rows = version_rows(first)
+    second = republish(first)
+
+    restored = services.model_version_rollback()
+
+    assert restored == first
+    second.refresh_from_db()
+    assert second.status == ModelVersion.Status.RETIRED
+    assert version_rows(first) == first_rows
+
+
+def test_versions_beyond_the_retention_count_are_pruned_but_keep_their_record(trained) -> None:
+    first, _ = trained
+    for _ in range(services.RETAINED_VERSIONS + 1):
+        republish(first)
+
+    pruned = services.model_versions_prune()
+
+    oldest = ModelVersion.objects.get(pk=first.pk)
+    assert pruned == [first.pk]
+    assert oldest.pruned_at is not None
+    assert not Recommendation.objects.filter(model_version=oldest).exists()
+    assert not Path(oldest.artifact_path).exists()
+    assert oldest.metrics["hybrid"]
+    with pytest.raises(ValidationError):
+        services.model_version_activate(version=oldest)
+
+
+def test_a_second_retrain_cannot_run_while_one_is_running() -> None:
+    running = services.training_run_create(trigger=TrainingRun.Trigger.MANUAL)
+    services._training_run_claim(run_id=running.pk, celery_task_id="first")
+    other = services.training_run_create(trigger=TrainingRun.Trigger.MANUAL)
+
+    with pytest.raises(services.RetrainRefused):
+        services._training_run_claim(run_id=other.pk, celery_task_id="second")
+
+
+def test_a_retrain_without_orders_fails_with_a_clear_error() -> None:
+    run = services.training_run_create(trigger=TrainingRun.Trigger.MANUAL)
+
+    with pytest.raises(ValidationError):
+        services.training_run_execute(run_id=run.pk)
+
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.FAILED
+    assert "no placed orders" in run.error
+    assert not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists()
+
+
+@pytest.fixture
+def broker_down():
+    """The Celery app pointed at a port where no Redis listens."""
+    from smartbasket.celery import app
+
+    previous = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    app._pool = None
+    app.amqp._producer_pool = None
+    yield
+    app.conf.broker_url = previous
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def test_enqueueing_with_redis_down_neither_raises_nor_loses_the_request(
+    broker_down, django_capture_on_commit_callbacks
+) -> None:
+    retailer = RetailerFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.retailer_refresh_enqueue(retailer_id=retailer.pk)
+        run = services.retrain_enqueue(trigger=TrainingRun.Trigger.MANUAL)
+
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.FAILED
+    assert "Could not reach the task queue" in run.error
