@@ -45,11 +45,10 @@ class CeleryWorker:
 
 
 def _use_broker(app, url: str) -> None:
-    # The app caches its connection pools; drop them so the next publish connects to `url`.
+    # The app caches its connection pools; forget them (kombu keeps one open pool per URL) so the next publish
+    # connects to `url`.
     app.conf.broker_url = url
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    app._pool = None
     app.amqp._producer_pool = None
 
 

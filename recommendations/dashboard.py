@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, F, Q, Sum
+from django.db.models import Count, DecimalField, F, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -158,15 +158,16 @@ def retailer_summary(*, retailer: Retailer) -> Summary:
             Sum(line_value, filter=Q(order__placed_at__lt=this_month), output_field=money), Decimal("0.00")
         ),
     )
+    # The totals are aggregated over the newest order only, not over every order before picking one.
+    newest = Order.objects.filter(retailer=retailer, status=Order.Status.PLACED).order_by("-placed_at", "-id")
     last_order = (
-        Order.objects.filter(retailer=retailer, status=Order.Status.PLACED)
+        Order.objects.filter(pk=Subquery(newest.values("pk")[:1]))
         .annotate(
             line_count=Count("lines"),
             order_total=Coalesce(
                 Sum(F("lines__quantity") * F("lines__unit_price"), output_field=money), Decimal("0.00")
             ),
         )
-        .order_by("-placed_at", "-id")
         .first()
     )
     return Summary(

@@ -81,19 +81,16 @@ def _neighbours(facts: Mapping[str, Any], names: Names) -> str:
 
 
 def _collaborative(facts: Mapping[str, Any], names: Names) -> str:
-    if "anchor" in facts and int(facts["anchor"]) in names:
-        return f"Often ordered by retailers who also order {names[int(facts['anchor'])]}"
-    if "similar_retailers_share" in facts:
-        return f"Ordered by {float(facts['similar_retailers_share']):.0%} of retailers with orders like yours"
-    return "Ordered by retailers with orders like yours"
+    # The latent similarity is the model's inference, not a counted fact: the sentence states only the count.
+    if "retailers" in facts:
+        return f"Ordered by {_plural(facts['retailers'], 'retailer')} on the platform"
+    return "Suggested from retailers whose orders resemble yours"
 
 
 def _content(facts: Mapping[str, Any], names: Names) -> str:
     anchor = names.get(int(facts["anchor"]), "a product you buy")
     prefix = "New product similar" if int(facts.get("is_new", 0)) else "Similar"
-    if "anchor_times_ordered" in facts:
-        return f"{prefix} to {anchor}, which you ordered {_plural(facts['anchor_times_ordered'], 'time')}"
-    return f"{prefix} to {anchor}, which you buy often"
+    return f"{prefix} to {anchor}, which you have ordered"
 
 
 def _popular(facts: Mapping[str, Any], names: Names) -> str:
@@ -111,8 +108,8 @@ def _popular(facts: Mapping[str, Any], names: Names) -> str:
 
 def _sequence(facts: Mapping[str, Any], names: Names) -> str:
     if "anchor" in facts and int(facts["anchor"]) in names:
-        return f"Often ordered next after {names[int(facts['anchor'])]}"
-    return "Often ordered next after baskets like your recent orders"
+        return f"Suggested from your recent orders, chiefly {names[int(facts['anchor'])]}"
+    return "Suggested from your recent orders"
 
 
 FORMATTERS: dict[str, Callable[[Mapping[str, Any], Names], str]] = {

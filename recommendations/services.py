@@ -13,6 +13,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -310,12 +311,12 @@ def _training_run_fail(*, run: TrainingRun, version: ModelVersion | None, error:
         finished_at=now,
         duration=(now - run.started_at).total_seconds() if run.started_at else None,
     )
-    if version is not None:
-        ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.TRAINING).update(
-            status=ModelVersion.Status.FAILED, error=error
-        )
+    # Only a version still being built is failed and cleared; one already published keeps serving.
+    if version is not None and ModelVersion.objects.filter(
+        pk=version.pk, status=ModelVersion.Status.TRAINING
+    ).update(status=ModelVersion.Status.FAILED, error=error):
         _delete_version_rows(version)
-        ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.FAILED).update(pruned_at=now)
+        ModelVersion.objects.filter(pk=version.pk).update(pruned_at=now)
 
 
 def _parse_cutoff(value: str | None) -> datetime | None:
@@ -782,8 +783,6 @@ def retailer_refresh(*, retailer_id: int) -> dict[str, int]:
 
 
 def _with_rank(recommendation: Any, rank: int) -> Any:
-    from dataclasses import replace
-
     return replace(recommendation, rank=rank)
 
 

@@ -1,15 +1,15 @@
 """Demand analytics for one vendor's own products, computed from placed orders.
 
 Every query is scoped by `product__vendor=vendor`: a vendor must never see another vendor's numbers.
-Each function is one aggregate query (values().annotate() or conditional aggregation), so page cost does not
-grow with the number of products or orders.
+Each figure comes from one aggregate query (values().annotate() or conditional aggregation) over the
+reporting window only, so page cost does not grow with the number of products or the length of the history.
 """
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
+from django.db.models import Aggregate, Count, DecimalField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 
@@ -47,6 +47,13 @@ class PeriodFigures:
 
 
 @dataclass(frozen=True)
+class ProductPerformance:
+    product: Product
+    # units_<days>, revenue_<days>, prev_units_<days>, prev_revenue_<days> for each period.
+    figures: dict[str, int | Decimal]
+
+
+@dataclass(frozen=True)
 class WeekDemand:
     week_start: date
     units: int
@@ -79,31 +86,41 @@ def _vendor_lines(*, vendor: Vendor) -> QuerySet[OrderLine]:
     return OrderLine.objects.filter(product__vendor=vendor, order__status=Order.Status.PLACED)
 
 
+def _window_lines(*, vendor: Vendor, as_of: datetime) -> QuerySet[OrderLine]:
+    """The vendor's placed lines in the longest period and the one before: all rows any figure reads."""
+    longest = max(ANALYTICS_PERIODS)
+    return _vendor_lines(vendor=vendor).filter(
+        order__placed_at__gt=as_of - timedelta(days=2 * longest), order__placed_at__lte=as_of
+    )
+
+
+def _period_aggregates(*, as_of: datetime, with_buyers: bool) -> dict[str, Aggregate | Coalesce]:
+    """Conditional aggregates over `_window_lines`: one column per figure, period and previous period."""
+    aggregates: dict[str, Aggregate | Coalesce] = {}
+    for days in ANALYTICS_PERIODS:
+        current = Q(order__placed_at__gt=as_of - timedelta(days=days))
+        previous = Q(
+            order__placed_at__lte=as_of - timedelta(days=days),
+            order__placed_at__gt=as_of - timedelta(days=2 * days),
+        )
+        for prefix, period in (("", current), ("prev_", previous)):
+            aggregates[f"{prefix}units_{days}"] = Coalesce(Sum("quantity", filter=period), 0)
+            aggregates[f"{prefix}revenue_{days}"] = Coalesce(
+                Sum(_line_revenue(), filter=period), _ZERO, output_field=_MONEY
+            )
+            if with_buyers:
+                aggregates[f"{prefix}retailers_{days}"] = Count(
+                    "order__retailer", filter=period, distinct=True
+                )
+        if with_buyers:
+            aggregates[f"orders_{days}"] = Count("order", filter=current, distinct=True)
+    return aggregates
+
+
 def vendor_period_figures(*, vendor: Vendor, as_of: datetime) -> list[PeriodFigures]:
     """Units, revenue and buyers per period in ANALYTICS_PERIODS and the period before it, in one query."""
-    longest = max(ANALYTICS_PERIODS)
-    aggregates: dict[str, object] = {}
-    for days in ANALYTICS_PERIODS:
-        current = Q(order__placed_at__gt=as_of - timedelta(days=days), order__placed_at__lte=as_of)
-        previous = Q(
-            order__placed_at__gt=as_of - timedelta(days=2 * days),
-            order__placed_at__lte=as_of - timedelta(days=days),
-        )
-        aggregates[f"units_{days}"] = Coalesce(Sum("quantity", filter=current), 0)
-        aggregates[f"revenue_{days}"] = Coalesce(
-            Sum(_line_revenue(), filter=current), _ZERO, output_field=_MONEY
-        )
-        aggregates[f"retailers_{days}"] = Count("order__retailer", filter=current, distinct=True)
-        aggregates[f"orders_{days}"] = Count("order", filter=current, distinct=True)
-        aggregates[f"prev_units_{days}"] = Coalesce(Sum("quantity", filter=previous), 0)
-        aggregates[f"prev_revenue_{days}"] = Coalesce(
-            Sum(_line_revenue(), filter=previous), _ZERO, output_field=_MONEY
-        )
-        aggregates[f"prev_retailers_{days}"] = Count("order__retailer", filter=previous, distinct=True)
-    row = (
-        _vendor_lines(vendor=vendor)
-        .filter(order__placed_at__gt=as_of - timedelta(days=2 * longest), order__placed_at__lte=as_of)
-        .aggregate(**aggregates)
+    row = _window_lines(vendor=vendor, as_of=as_of).aggregate(
+        **_period_aggregates(as_of=as_of, with_buyers=True)
     )
     return [
         PeriodFigures(
@@ -135,33 +152,35 @@ def vendor_top_products(*, vendor: Vendor, as_of: datetime, days: int = 30, limi
     )
 
 
-def vendor_product_performance(*, vendor: Vendor, as_of: datetime) -> QuerySet[Product]:
-    """All the vendor's products with units and revenue per period and the period before, best first."""
-    annotations: dict[str, object] = {}
-    for days in ANALYTICS_PERIODS:
-        placed = Q(order_lines__order__status=Order.Status.PLACED)
-        current = placed & Q(
-            order_lines__order__placed_at__gt=as_of - timedelta(days=days),
-            order_lines__order__placed_at__lte=as_of,
+def vendor_product_performance(*, vendor: Vendor, as_of: datetime) -> list[ProductPerformance]:
+    """Every product of the vendor with its figures per period, best sellers of the longest period first.
+
+    Two queries: the figures are aggregated over the reporting window only (grouped by product), then merged
+    with the product list. Aggregating over a LEFT JOIN of all products to all their lines instead reads the
+    vendor's whole sales history on every page view.
+    """
+    figures_by_product = {
+        row.pop("product_id"): row
+        for row in _window_lines(vendor=vendor, as_of=as_of)
+        .values("product_id")
+        .annotate(**_period_aggregates(as_of=as_of, with_buyers=False))
+        .order_by()
+    }
+    no_sales = dict.fromkeys(_period_aggregates(as_of=as_of, with_buyers=False), 0)
+    rows = [
+        ProductPerformance(product=product, figures=figures_by_product.get(product.pk, no_sales))
+        for product in Product.objects.filter(vendor=vendor).select_related("category__parent")
+    ]
+    longest = max(ANALYTICS_PERIODS)
+    rows.sort(
+        key=lambda row: (
+            -row.figures[f"revenue_{longest}"],
+            -row.figures[f"units_{longest}"],
+            row.product.name,
+            row.product.pk,
         )
-        previous = placed & Q(
-            order_lines__order__placed_at__gt=as_of - timedelta(days=2 * days),
-            order_lines__order__placed_at__lte=as_of - timedelta(days=days),
-        )
-        annotations[f"units_{days}"] = Coalesce(Sum("order_lines__quantity", filter=current), 0)
-        annotations[f"revenue_{days}"] = Coalesce(
-            Sum(_line_revenue("order_lines__"), filter=current), _ZERO, output_field=_MONEY
-        )
-        annotations[f"prev_units_{days}"] = Coalesce(Sum("order_lines__quantity", filter=previous), 0)
-        annotations[f"prev_revenue_{days}"] = Coalesce(
-            Sum(_line_revenue("order_lines__"), filter=previous), _ZERO, output_field=_MONEY
-        )
-    return (
-        Product.objects.filter(vendor=vendor)
-        .select_related("category__parent")
-        .annotate(**annotations)
-        .order_by("-revenue_90", "-units_90", "name", "pk")
     )
+    return rows
 
 
 def vendor_weekly_demand(*, vendor: Vendor, as_of: datetime, weeks: int = 12) -> list[WeekDemand]:

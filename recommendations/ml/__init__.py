@@ -1,4 +1,5 @@
-"""SmartBasket ML core: plain Python (pandas/numpy/scipy/sklearn); TensorFlow is imported lazily by the neural model only."""
+"""SmartBasket ML core: plain Python (pandas/numpy/scipy/sklearn); TensorFlow is imported lazily by the
+neural model only."""
 
 from recommendations.ml.data import IdMaps, TrainingData, training_data_from_rows
 from recommendations.ml.types import DuePrediction, Reason, Recommendation

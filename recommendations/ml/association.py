@@ -1,4 +1,5 @@
-"""Item-to-item association ("often bought together"): co-occurrence counts with support, confidence and lift."""
+"""Item-to-item association ("often bought together"): co-occurrence counts with support, confidence and
+lift."""
 
 import numpy as np
 import pandas as pd

@@ -1,4 +1,5 @@
-"""Content model: TF-IDF of product text (name, description, category, vendor) so unsold products can be ranked."""
+"""Content model: TF-IDF of product text (name, description, category, vendor) so unsold products can be
+ranked."""
 
 import numpy as np
 import pandas as pd

@@ -128,7 +128,8 @@ class BasketView:
 def trend(view: BasketView, days: int) -> np.ndarray:
     """0..1 per product: how many orders contained it in the last `days` (log-scaled, 1 = the top product).
 
-    Gift-ware demand is seasonal: what everybody orders this month predicts which of a retailer's usual products
+    Gift-ware demand is seasonal: what everybody orders this month predicts which of a retailer's usual
+    products
     come back next.
     """
     recent = view.lines["p"].to_numpy()[(view.lines["ts"] > view.cutoff - pd.Timedelta(days=days)).to_numpy()]

@@ -1,10 +1,14 @@
 """Offline evaluation protocols.
 
-Protocol A (next basket): for every retailer with >= 2 orders the chronologically last order is held out and scored
-against the distinct products of that order; everything else is training data. Applied twice: once on the full data
-(test) and once on the training part of that split (validation, i.e. the second-to-last basket), which is the only
+Protocol A (next basket): for every retailer with >= 2 orders the chronologically last order is held out and
+scored
+against the distinct products of that order; everything else is training data. Applied twice: once on the
+full data
+(test) and once on the training part of that split (validation, i.e. the second-to-last basket), which is
+the only
 split used for tuning.
-Protocol B (basket completion): one product of each held-out basket with >= 2 products is hidden, the rest is given
+Protocol B (basket completion): one product of each held-out basket with >= 2 products is hidden, the rest
+is given
 as the current basket; the hidden product must be ranked among products not in the basket.
 """
 

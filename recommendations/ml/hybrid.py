@@ -1,4 +1,5 @@
-"""Hybrid recommender: a weighted blend of every model, weights chosen on a validation split, with evidence."""
+"""Hybrid recommender: a weighted blend of every model, weights chosen on a validation split, with
+evidence."""
 
 import hashlib
 from collections.abc import Sequence
@@ -27,7 +28,13 @@ from recommendations.ml.types import DuePrediction, Reason, Recommendation
 MEMBERS: dict[str, type[Recommender]] = {
     model.name: model
     for model in (
-        PopularityModel, RepeatModel, AssociationModel, NeighbourModel, FactorizationModel, ContentModel, NeuralModel
+        PopularityModel,
+        RepeatModel,
+        AssociationModel,
+        NeighbourModel,
+        FactorizationModel,
+        ContentModel,
+        NeuralModel,
     )
 }
 WEIGHT_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -45,6 +52,7 @@ def normalise_rows(scores: np.ndarray) -> np.ndarray:
 
 def ndcg_per_row(scores: np.ndarray, relevant: np.ndarray, k: int = TUNING_K) -> np.ndarray:
     """NDCG@k of each row of `scores` against the boolean `relevant` matrix (vectorised, for tuning)."""
+    k = min(k, scores.shape[1])
     top = top_n(scores, k)
     gains = np.take_along_axis(relevant, top, axis=1).astype("float64")
     discounts = 1 / np.log2(np.arange(2, k + 2))
@@ -109,7 +117,8 @@ class HybridRecommender:
     def _tune(self, models: dict[str, Recommender], holdout: Holdout) -> None:
         """Coordinate ascent on validation NDCG@10, starting from the best single model.
 
-        A weight change is kept only if it improves both random halves of the validation retailers: with no real
+        A weight change is kept only if it improves both random halves of the validation retailers: with no
+        real
         signal a change helps one half by chance and hurts the other, so the blend stays with the best model.
         """
         names = list(models)
@@ -122,7 +131,11 @@ class HybridRecommender:
 
         def evaluate(blend: np.ndarray) -> tuple[float, float, float]:
             per_row = ndcg_per_row(blend, relevant)
-            return float(per_row.mean()), float(per_row[halves == 0].mean()), float(per_row[halves == 1].mean())
+            return (
+                float(per_row.mean()),
+                float(per_row[halves == 0].mean()),
+                float(per_row[halves == 1].mean()),
+            )
 
         single = {name: evaluate(scores[name]) for name in names}
         best = max(names, key=lambda name: (single[name][0], name == "popularity"))
@@ -155,7 +168,11 @@ class HybridRecommender:
     ) -> None:
         """Trains on one half of the validation retailers, compares with the blend on the other; if it wins,
         retrains on all validation retailers. A single-signal blend (no personal signal) keeps the blend."""
-        if "repeat" not in models or "popularity" not in models or sum(w > 0 for w in self.weights.values()) < 2:
+        if (
+            "repeat" not in models
+            or "popularity" not in models
+            or sum(w > 0 for w in self.weights.values()) < 2
+        ):
             return
         rows = models["repeat"].retailer_rows(holdout.retailers)
         parts = {name: scores[name] for name in models}
@@ -169,7 +186,10 @@ class HybridRecommender:
             reranked = Reranker().fit(features[fit_rows], labels[fit_rows]).predict(features[test_rows])
             rescored = self._rerank_scores(blend[test_rows], candidates[test_rows], reranked)
             results.append(
-                (ndcg_per_row(rescored, relevant[test_rows]).mean(), ndcg_per_row(blend[test_rows], relevant[test_rows]).mean())
+                (
+                    ndcg_per_row(rescored, relevant[test_rows]).mean(),
+                    ndcg_per_row(blend[test_rows], relevant[test_rows]).mean(),
+                )
             )
         self.reranker_trials = [[float(a), float(b)] for a, b in results]
         if all(reranked_ndcg > blend_ndcg + 1e-3 for reranked_ndcg, blend_ndcg in results):
@@ -236,11 +256,14 @@ class HybridRecommender:
         retailers = list(retailers)
         cold = self._cold(retailers)
         if cold.any() and cold.sum() < len(retailers) and not baskets:
-            # Cold and known retailers use different signals: rank each group on its own, keep the input order.
+            # Cold and known retailers use different signals: rank each group on its own, keep the input
+            # order.
             ranked = {
                 group: self.recommend(
                     [r for r, c in zip(retailers, cold, strict=True) if c == group],
-                    n=n, exclude_bought=exclude_bought, weights=weights,
+                    n=n,
+                    exclude_bought=exclude_bought,
+                    weights=weights,
                 )
                 for group in (True, False)
             }
@@ -283,7 +306,13 @@ class HybridRecommender:
         return out
 
     def _reasons(
-        self, parts: dict[str, np.ndarray], weights: dict[str, float], row: int, item: int, basket: np.ndarray, i: int
+        self,
+        parts: dict[str, np.ndarray],
+        weights: dict[str, float],
+        row: int,
+        item: int,
+        basket: np.ndarray,
+        i: int,
     ) -> tuple[Reason, ...]:
         evidence: list[tuple[str, float, dict[str, int | float | str]]] = []
         for name, part in parts.items():
@@ -311,7 +340,8 @@ class HybridRecommender:
         return "repeat", {key: facts[key] for key in ("times_ordered", "orders_total", "last_ordered")}
 
     def new_for(self, retailers: Sequence[int], *, n: int = 20) -> list[Recommendation]:
-        """Products the retailer never bought; the content model gets a floor weight so unsold products surface."""
+        """Products the retailer never bought; the content model gets a floor weight so unsold products
+        surface."""
         weights = {name: w for name, w in self.weights.items() if name != "repeat"}
         weights["content"] = max(weights.get("content", 0.0), 0.2)
         weights["popularity"] = max(weights.get("popularity", 0.0), 0.05)
@@ -358,5 +388,7 @@ class HybridRecommender:
         hybrid.fit_stats = meta["fit_stats"]
         if "reranker" in meta:
             hybrid.reranker = Reranker.from_bytes(meta["reranker"])
-        hybrid.models = {name: MEMBERS[name].load(directory / "members" / name) for name in hybrid.member_names}
+        hybrid.models = {
+            name: MEMBERS[name].load(directory / "members" / name) for name in hybrid.member_names
+        }
         return hybrid

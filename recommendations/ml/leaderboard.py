@@ -1,30 +1,44 @@
-"""Every model plus the hybrid on protocols A and B, with training time and peak memory (see evaluation.py)."""
+"""Every model plus the hybrid on protocols A and B, with training time and peak memory (see
+evaluation.py)."""
 
 from typing import Any
 
 from recommendations.ml.base import Recommender
 from recommendations.ml.data import TrainingData
-from recommendations.ml.evaluation import completion_metrics, next_basket_metrics, ranked_lists, split_last_basket
+from recommendations.ml.evaluation import (
+    completion_metrics,
+    next_basket_metrics,
+    ranked_lists,
+    split_last_basket,
+)
 from recommendations.ml.hybrid import HybridRecommender
 from recommendations.ml.popularity import OwnTopModel
 from recommendations.ml.profiling import measure
 
 PROTOCOL = (
-    "Protocol A (next basket): for every retailer with >= 2 orders the chronologically last order is the test "
-    "basket, scored against its distinct products; models are trained on all other orders. Hyper-parameters and "
-    "blend weights are chosen on the second-to-last order (validation) with models trained on the orders before "
+    "Protocol A (next basket): for every retailer with >= 2 orders the chronologically last order is "
+    "the test "
+    "basket, scored against its distinct products; models are trained on all other orders. "
+    "Hyper-parameters and "
+    "blend weights are chosen on the second-to-last order (validation) with models trained on the "
+    "orders before "
     "it, then every model is refitted on all orders but the test ones. Protocol B (basket completion): one "
-    "product (seeded random) of each test basket with >= 2 products is hidden, the rest is the current basket."
+    "product (seeded random) of each test basket with >= 2 products is hidden, the rest is the "
+    "current basket."
 )
 
 
 def _row(name: str, scorer: Any, product_ids: Any, holdout: Any, stats: dict[str, float]) -> dict[str, Any]:
     ranked = ranked_lists(scorer, product_ids, holdout.retailers, 20)
-    metrics = next_basket_metrics(ranked, holdout, len(product_ids)) | completion_metrics(scorer, product_ids, holdout)
+    metrics = next_basket_metrics(ranked, holdout, len(product_ids)) | completion_metrics(
+        scorer, product_ids, holdout
+    )
     return {"name": name, "metrics": {k: round(v, 4) for k, v in metrics.items()}} | stats
 
 
-def leaderboard(data: TrainingData, *, hybrid_params: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def leaderboard(
+    data: TrainingData, *, hybrid_params: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
     train, test = split_last_basket(data)
     hybrid, seconds, peak = measure(lambda: HybridRecommender(params=hybrid_params).fit(train))
     rows = []
@@ -52,7 +66,7 @@ def leaderboard(data: TrainingData, *, hybrid_params: dict[str, dict[str, Any]] 
     return {
         "protocol": PROTOCOL,
         "retailers": int(data.view.n_retailers),
-        "orders": int(len(data.view.orders)),
+        "orders": len(data.view.orders),
         "products": int(data.view.n_products),
         "test_baskets": len(test.retailers),
         "hybrid_weights": hybrid.weights,
@@ -63,9 +77,20 @@ def leaderboard(data: TrainingData, *, hybrid_params: dict[str, dict[str, Any]] 
 
 def format_table(board: dict[str, Any]) -> str:
     columns = [
-        "hit@10", "precision@10", "recall@10", "ndcg@10", "recall@20", "ndcg@20", "coverage@10",
-        "recall@10_repeat", "recall@10_explore", "ndcg@10_repeat", "ndcg@10_explore",
-        "completion_hit@1", "completion_hit@3", "completion_hit@10",
+        "hit@10",
+        "precision@10",
+        "recall@10",
+        "ndcg@10",
+        "recall@20",
+        "ndcg@20",
+        "coverage@10",
+        "recall@10_repeat",
+        "recall@10_explore",
+        "ndcg@10_repeat",
+        "ndcg@10_explore",
+        "completion_hit@1",
+        "completion_hit@3",
+        "completion_hit@10",
     ]
     header = ["model", *columns, "val ndcg@10", "weight", "train s", "peak MiB"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

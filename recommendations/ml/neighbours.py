@@ -1,6 +1,7 @@
 """Neighbourhood model in the spirit of TIFU-KNN (Hu et al., SIGIR 2020).
 
-Each retailer is a recency-decayed average of its binary basket vectors; its score blends its own vector with the
+Each retailer is a recency-decayed average of its binary basket vectors; its score blends its own vector
+with the
 mean vector of its k most similar retailers (cosine).
 """
 
@@ -18,7 +19,12 @@ class NeighbourModel(Recommender):
     kind = "neighbours"
 
     def __init__(
-        self, *, half_life_orders: float = 5.0, k: int = 100, alpha: float = 0.7, trend_weight: float = 3.0,
+        self,
+        *,
+        half_life_orders: float = 5.0,
+        k: int = 100,
+        alpha: float = 0.7,
+        trend_weight: float = 3.0,
         trend_days: int = 30,
     ):
         self.half_life_orders = half_life_orders

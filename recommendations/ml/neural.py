@@ -1,9 +1,12 @@
 """Neural next-basket model trained with TensorFlow/Keras; inference is pure numpy.
 
 Encoder: item embeddings plus a recency-position embedding (0 = current basket, 1 = last order, ...) over the
-retailer's most recent items, attention-pooled with a learned query, then a tanh layer; decoder: full softmax over
-the catalogue, trained against the next basket's item distribution. Training also feeds half of each target basket
-as the "current basket" so the same network completes live baskets. TensorFlow is imported inside `_train` only; the
+retailer's most recent items, attention-pooled with a learned query, then a tanh layer; decoder: full
+softmax over
+the catalogue, trained against the next basket's item distribution. Training also feeds half of each target
+basket
+as the "current basket" so the same network completes live baskets. TensorFlow is imported inside `_train`
+only; the
 exported weights are numpy arrays used by `forward` here and by `serving.complete_basket`.
 """
 
@@ -141,7 +144,8 @@ class NeuralModel(Recommender):
         model = Encoder()
         optimizer = tf.keras.optimizers.Adam(3e-3)
 
-        # Targets are built per batch from the sparse lists: a dense n x P target matrix would not fit for big data.
+        # Targets are built per batch from the sparse lists: a dense n x P target matrix would not fit for
+        # big data.
         target_lists = [np.asarray(t) for t in targets]
 
         @tf.function(reduce_retracing=True)
@@ -201,7 +205,8 @@ class NeuralModel(Recommender):
         if not len(present):
             return None
         weights = self.numpy_weights()
-        # The most influential item is the one whose embedding points most towards the output vector of `item`.
+        # The most influential item is the one whose embedding points most towards the output vector of
+        # `item`.
         affinity = weights["item_emb"][present + 1] @ (weights["hid_w"] @ weights["out_w"][:, item])
         anchor = int(present[int(np.argmax(affinity))])
         return {"anchor": int(self.product_ids[anchor]), "basket_size": len(basket)}

@@ -70,7 +70,8 @@ class PopularityModel(Recommender):
 class OwnTopModel(Recommender):
     """Baseline from the dataset README: the retailer's own most frequent products, padded with global top.
 
-    `tie_break="code"` reproduces the README script (ties in lowest product id order), "popularity" breaks ties
+    `tie_break="code"` reproduces the README script (ties in lowest product id order), "popularity" breaks
+    ties
     by global popularity.
     """
 

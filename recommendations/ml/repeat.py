@@ -19,7 +19,12 @@ class RepeatModel(Recommender):
     kind = "repeat"
 
     def __init__(
-        self, *, half_life_orders: float = 5.0, due_weight: float = 0.3, trend_weight: float = 3.0, trend_days: int = 30
+        self,
+        *,
+        half_life_orders: float = 5.0,
+        due_weight: float = 0.3,
+        trend_weight: float = 3.0,
+        trend_days: int = 30,
     ):
         self.half_life_orders = half_life_orders
         self.due_weight = due_weight

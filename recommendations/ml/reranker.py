@@ -17,7 +17,8 @@ CANDIDATES = 50
 def candidate_features(
     models: dict[str, Recommender], parts: dict[str, np.ndarray], blend: np.ndarray, rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(candidates n x C, features n x C x F) for retailer rows; `parts` are the members' normalised scores."""
+    """(candidates n x C, features n x C x F) for retailer rows; `parts` are the members' normalised
+    scores."""
     candidates = top_n(blend, min(CANDIDATES, blend.shape[1]))
     take = lambda matrix: np.take_along_axis(np.asarray(matrix, dtype="float32"), candidates, axis=1)  # noqa: E731
     columns = [take(parts[name]) for name in sorted(parts)]
@@ -36,13 +37,19 @@ def candidate_features(
     columns.append(np.repeat(orders_total[:, None], candidates.shape[1], axis=1))
     buyers = models["popularity"].buyers
     columns.append(buyers[candidates].astype("float32"))
+    columns.append(repeat.trend[candidates].astype("float32"))
+    columns.append(np.repeat((as_of - repeat.last_order_day[known])[:, None], candidates.shape[1], axis=1))
     return candidates, np.stack(columns, axis=2)
 
 
 class Reranker:
     def __init__(self, *, seed: int = 0):
         self.model = HistGradientBoostingClassifier(
-            max_iter=150, learning_rate=0.08, max_leaf_nodes=31, min_samples_leaf=40, l2_regularization=1.0,
+            max_iter=150,
+            learning_rate=0.08,
+            max_leaf_nodes=31,
+            min_samples_leaf=40,
+            l2_regularization=1.0,
             random_state=seed,
         )
 
@@ -61,5 +68,5 @@ class Reranker:
     def from_bytes(cls, blob: np.ndarray) -> "Reranker":
         reranker = cls.__new__(cls)
         # Only ever reads the bundle this package wrote, after its sha256 checksum was verified.
-        reranker.model = pickle.loads(blob.tobytes())  # noqa: S301
+        reranker.model = pickle.loads(blob.tobytes())
         return reranker

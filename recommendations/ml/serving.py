@@ -19,7 +19,8 @@ def complete_basket(
     association_rows: Iterable[Mapping[str, Any]] | None = None,
 ) -> list[Recommendation]:
     """Products to add to `basket`: the neural sequence model's next-item probabilities, blended with "bought
-    together" confidences from `association_rows` (dicts with product, other, together, product_orders, lift)."""
+    together" confidences from `association_rows` (dicts with product, other, together, product_orders,
+    lift)."""
     product_ids = np.asarray(artifacts["product_ids"])
     position = {int(p): i for i, p in enumerate(product_ids)}
     items = np.array([position[p] for p in basket if p in position], dtype="int64")

@@ -4,13 +4,15 @@ import itertools
 import random
 import statistics
 from collections import defaultdict
-from datetime import date, timedelta
-from pathlib import Path
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from django.conf import settings
 
-from catalog.models import Product
-from orders.models import OrderLine
+from accounts.models import Retailer
+from catalog.models import Category, Product
+from orders.models import Order, OrderLine
 from recommendations import explanations, services
 from recommendations.models import (
     ModelVersion,
@@ -21,17 +23,24 @@ from recommendations.models import (
 )
 from recommendations.tests.test_services import FAST
 from recommendations.tests.world import build_world
+from vendors.models import Vendor
 
 pytestmark = pytest.mark.django_db
 SAMPLE = 40
 
 
-@pytest.fixture
-def version(settings, tmp_path: Path) -> ModelVersion:
-    settings.ARTIFACTS_DIR = tmp_path
-    build_world(retailers=30)
-    run = services.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST})
-    return services.training_run_execute(run_id=run.pk).model_version
+@pytest.fixture(scope="module")
+def version(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[ModelVersion]:
+    """One world and one trained version shared by the read-only tests of this module (training is slow)."""
+    previous = settings.ARTIFACTS_DIR
+    settings.ARTIFACTS_DIR = tmp_path_factory.mktemp("artifacts")
+    with django_db_blocker.unblock():
+        build_world(retailers=30)
+        run = services.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST})
+        yield services.training_run_execute(run_id=run.pk).model_version
+        for model in (TrainingRun, ModelVersion, OrderLine, Order, Product, Category, Vendor, Retailer):
+            model.objects.all().delete()
+    settings.ARTIFACTS_DIR = previous
 
 
 class RawOrders:
@@ -104,19 +113,22 @@ def test_co_purchase_numbers_in_sentences_match_the_orders(version: ModelVersion
 
 def test_repeat_and_reorder_numbers_match_the_retailers_orders(version: ModelVersion) -> None:
     raw = RawOrders(version)
-    repeats = [
+    personal = [
         (row, reason)
         for row in Recommendation.objects.filter(model_version=version)
         for reason in row.reasons
-        if reason["kind"] == "repeat"
+        if reason["kind"] in ("repeat", "due")
     ]
-    assert repeats
-    for row, reason in _sample(repeats):
+    assert personal
+    for row, reason in _sample(personal):
         times = raw.retailer_product_times[row.retailer_id, row.product_id]
         facts = reason["facts"]
         assert facts["times_ordered"] == len(times)
-        assert facts["orders_total"] == len(raw.retailer_orders[row.retailer_id])
         assert facts["last_ordered"] == max(times).date().isoformat()
+        if reason["kind"] == "repeat":
+            assert facts["orders_total"] == len(raw.retailer_orders[row.retailer_id])
+        else:
+            assert facts["days_since_last"] == int((raw.cutoff - max(times)).total_seconds() // 86400)
 
     reorders = _sample(list(ReorderPrediction.objects.filter(model_version=version)))
     assert reorders
@@ -128,7 +140,8 @@ def test_repeat_and_reorder_numbers_match_the_retailers_orders(version: ModelVer
         assert row.last_ordered == times[-1].date()
         assert row.cadence_days == pytest.approx(cadence, abs=0.05)
         assert row.expected_date == times[-1].date() + timedelta(days=round(cadence))
-        assert row.days_since_last == (raw.cutoff.date() - times[-1].date()).days
+        as_of = datetime.combine(raw.cutoff.date(), time.min, tzinfo=UTC)
+        assert row.days_since_last == int((as_of - times[-1]).total_seconds() // 86400)
         assert f"about every {round(row.cadence_days)} days; last order {row.days_since_last} days ago" in (
             row.explanation
         )
@@ -156,12 +169,12 @@ def test_a_sentence_states_only_its_facts() -> None:
     reasons = [
         {
             "kind": "bought_with",
-            "weight": 0.7,
+            "weight": 0.6,
             "facts": {"anchor": 5, "together": 212, "anchor_orders": 1340, "lift": 3.1},
         },
         {
             "kind": "due",
-            "weight": 0.3,
+            "weight": 0.4,
             "facts": {
                 "cadence_days": 14.2,
                 "days_since_last": 17,

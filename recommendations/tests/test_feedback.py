@@ -191,9 +191,14 @@ def test_another_retailers_orders_never_mark_a_suggestion_taken(retailer, versio
 
 def test_repeated_impressions_of_a_day_are_one_row(retailer, version) -> None:
     product = ProductFactory()
-    for hours in (1, 2, 3):
-        _event(retailer, product, days_ago=hours / 100)
-    _event(retailer, product, days_ago=3)
+    # Three times within yesterday morning (whatever the time now), once three days earlier.
+    yesterday_morning = (timezone.now() - timedelta(days=1)).replace(hour=9, minute=0)
+    for hours in (0, 1, 2):
+        event = RecommendationEventFactory(retailer=retailer, product=product)
+        RecommendationEvent.objects.filter(pk=event.pk).update(
+            created_at=yesterday_morning + timedelta(hours=hours)
+        )
+    _event(retailer, product, days_ago=4)
 
     rows = _history(retailer)
 

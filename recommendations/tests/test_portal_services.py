@@ -32,7 +32,9 @@ def test_due_items_go_in_at_their_suggested_quantities(retailer) -> None:
 
 
 def test_a_discontinued_due_item_is_reported_and_the_others_still_go_in(retailer) -> None:
-    gone = ReorderPredictionFactory(retailer=retailer, product=ProductFactory(name="Old jam", is_active=False))
+    gone = ReorderPredictionFactory(
+        retailer=retailer, product=ProductFactory(name="Old jam", is_active=False)
+    )
     fine = ReorderPredictionFactory(retailer=retailer)
 
     result = due_items_add(retailer=retailer, predictions=[gone, fine])
@@ -45,7 +47,9 @@ def test_a_discontinued_due_item_is_reported_and_the_others_still_go_in(retailer
 
 def test_items_already_in_the_basket_keep_their_quantity(retailer) -> None:
     prediction = ReorderPredictionFactory(retailer=retailer, suggested_quantity=6)
-    OrderLineFactory(order=OrderFactory(retailer=retailer, basket=True), product=prediction.product, quantity=2)
+    OrderLineFactory(
+        order=OrderFactory(retailer=retailer, basket=True), product=prediction.product, quantity=2
+    )
 
     result = due_items_add(retailer=retailer, predictions=[prediction])
 

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from accounts.tests.factories import RetailerFactory
+from orders.models import Order, OrderLine
 from recommendations import selectors, services
 from recommendations.models import (
     ItemVector,
@@ -252,3 +254,27 @@ def test_enqueueing_with_redis_down_neither_raises_nor_loses_the_request(
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.FAILED
     assert "Could not reach the task queue" in run.error
+
+
+def test_the_hourly_refresh_updates_retailers_who_ordered_recently_and_is_idempotent(trained) -> None:
+    version, world = trained
+    retailer = world.retailers[2]
+    new_row = Recommendation.objects.filter(
+        model_version=version, retailer=retailer, surface="new_for_you"
+    ).first()
+    order = Order.objects.create(retailer=retailer, status=Order.Status.PLACED, placed_at=timezone.now())
+    OrderLine.objects.create(order=order, product_id=new_row.product_id, quantity=1, unit_price=1)
+
+    refreshed = services.retailers_refresh_recent(hours=2)
+    once = version_rows(version)
+    services.retailer_refresh(retailer_id=retailer.pk)
+
+    assert refreshed == [retailer.pk]
+    assert version_rows(version) == once
+    assert not Recommendation.objects.filter(
+        model_version=version, retailer=retailer, surface="new_for_you", product_id=new_row.product_id
+    ).exists()
+    last = ReorderPrediction.objects.filter(model_version=version, retailer=retailer).order_by(
+        "-last_ordered"
+    )
+    assert last.exists()

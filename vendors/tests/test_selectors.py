@@ -104,15 +104,12 @@ def test_product_performance_lists_every_own_product_best_first() -> None:
 
     rows = list(selectors.vendor_product_performance(vendor=vendor, as_of=AS_OF))
 
-    assert [row.name for row in rows] == ["Seller", "Unsold"]
-    assert (rows[0].units_30, rows[0].prev_units_30, rows[0].units_90, rows[0].revenue_90) == (
-        4,
-        6,
-        10,
-        Decimal("20.00"),
-    )
-    assert (rows[1].units_30, rows[1].revenue_90) == (0, Decimal("0.00"))
-    assert rows[1].pk == unsold.pk
+    assert [row.product.name for row in rows] == ["Seller", "Unsold"]
+    seller_figures = rows[0].figures
+    assert (seller_figures["units_30"], seller_figures["prev_units_30"]) == (4, 6)
+    assert (seller_figures["units_90"], seller_figures["revenue_90"]) == (10, Decimal("20.00"))
+    assert (rows[1].figures["units_30"], rows[1].figures["revenue_90"]) == (0, 0)
+    assert rows[1].product.pk == unsold.pk
 
 
 def test_weekly_demand_has_twelve_monday_weeks_with_gaps_filled() -> None:

@@ -16,13 +16,24 @@ class Command(BaseCommand):
     help = "Evaluate every recommender (protocols A and B) on a transactions file or on the database."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--dataset", help="transactions file (or Instacart folder); default: the database")
+        parser.add_argument(
+            "--dataset", help="transactions file (or Instacart folder); default: the database"
+        )
         parser.add_argument("--format", choices=FORMATS, default="online-retail", dest="fmt")
-        parser.add_argument("--mapping", help="column mapping for --format csv, e.g. customer=Cust,date=Date,...")
+        parser.add_argument(
+            "--mapping", help="column mapping for --format csv, e.g. customer=Cust,date=Date,..."
+        )
         parser.add_argument("--json", dest="json_out", help="write the leaderboard as JSON to this path")
 
-    def handle(self, *args: Any, dataset: str | None, fmt: str, mapping: str | None, json_out: str | None,
-               **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        dataset: str | None,
+        fmt: str,
+        mapping: str | None,
+        json_out: str | None,
+        **options: Any,
+    ) -> None:
         data = self._read_file(dataset, fmt, mapping) if dataset else training_data_from_db()
         if data.view.orders.empty:
             raise CommandError("no placed orders to evaluate on")
@@ -42,7 +53,9 @@ class Command(BaseCommand):
         try:
             column_mapping = ColumnMapping.parse(mapping) if mapping else None
             rows = [
-                row for row in read_transactions(dataset, fmt, mapping=column_mapping) if isinstance(row, TransactionRow)
+                row
+                for row in read_transactions(dataset, fmt, mapping=column_mapping)
+                if isinstance(row, TransactionRow)
             ]
         except SourceError as error:
             raise CommandError(str(error)) from error

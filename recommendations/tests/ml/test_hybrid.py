@@ -47,7 +47,9 @@ def test_recommendations_carry_evidence_whose_weights_sum_to_one(hybrid: HybridR
     assert repeat.facts["times_ordered"] == 5
 
 
-def test_new_for_excludes_what_the_retailer_bought_and_cold_retailers_get_popular(hybrid: HybridRecommender) -> None:
+def test_new_for_excludes_what_the_retailer_bought_and_cold_retailers_get_popular(
+    hybrid: HybridRecommender,
+) -> None:
     bought = {11, 21, 31, 1, 2}
     assert not {r.product for r in hybrid.new_for([1], n=10)} & bought
     cold = hybrid.recommend([12345], n=3)
@@ -55,7 +57,9 @@ def test_new_for_excludes_what_the_retailer_bought_and_cold_retailers_get_popula
     assert {"popular"} <= {reason.kind for r in cold for reason in r.reasons}
 
 
-def test_the_saved_hybrid_loads_with_identical_recommendations(hybrid: HybridRecommender, tmp_path: Path) -> None:
+def test_the_saved_hybrid_loads_with_identical_recommendations(
+    hybrid: HybridRecommender, tmp_path: Path
+) -> None:
     digest = hybrid.save(tmp_path)
     loaded = HybridRecommender.load(tmp_path)
     assert len(digest) == 64
@@ -97,15 +101,19 @@ def test_splitting_never_puts_a_test_basket_into_training() -> None:
     assert not set(train.interactions["order"]) & set(last_orders)
     assert len(test.retailers) == 30
     validation_train, validation = split_last_basket(train)
-    assert validation_train.interactions["ts"].groupby(validation_train.interactions["retailer"]).max().lt(
-        train.interactions["ts"].groupby(train.interactions["retailer"]).max()
-    ).all()
+    assert (
+        validation_train.interactions["ts"]
+        .groupby(validation_train.interactions["retailer"])
+        .max()
+        .lt(train.interactions["ts"].groupby(train.interactions["retailer"]).max())
+        .all()
+    )
     assert len(validation.retailers) == 30
 
 
 def test_fitting_on_the_training_split_leaves_test_baskets_unseen() -> None:
     data = _shop()
-    train, test = split_last_basket(data)
+    train, _test = split_last_basket(data)
     model = HybridRecommender(members=["popularity", "repeat", "association"]).fit(train)
     repeat = model.models["repeat"]
     assert repeat.times.sum() == len(train.view.lines)

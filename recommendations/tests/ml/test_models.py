@@ -88,7 +88,9 @@ def test_bought_together_reports_support_confidence_and_lift() -> None:
 
 
 def test_neighbours_suggest_what_similar_retailers_buy() -> None:
-    data = make_data([(1, 0, [1, 2]), (2, 0, [1, 2, 5]), (3, 0, [1, 2, 5]), (4, 0, [3, 4]), (5, 0, [3, 4, 6])])
+    data = make_data(
+        [(1, 0, [1, 2]), (2, 0, [1, 2, 5]), (3, 0, [1, 2, 5]), (4, 0, [3, 4]), (5, 0, [3, 4, 6])]
+    )
     model = NeighbourModel(k=2, trend_weight=0).fit(data)
     scores = model.score([1])[0]
     unbought = [p for p in model.product_ids[np.argsort(-scores)] if p not in (1, 2)]
@@ -127,7 +129,7 @@ def test_neural_model_learns_that_cake_follows_tea() -> None:
         for k in range(4):
             spec.append((retailer, 10 * k, [4]))
             spec.append((retailer, 10 * k + 5, [6]))
-    data = make_data(spec + [(99, 0, [1, 2, 3, 5])])
+    data = make_data([*spec, (99, 0, [1, 2, 3, 5])])
     model = NeuralModel(dim=16, epochs=30, batch_size=32).fit(data)
     assert model.recommend([1], n=1, baskets=[[4]]) == [[6]]
 
@@ -150,7 +152,9 @@ def test_a_saved_model_loads_with_identical_scores(model, tmp_path: Path) -> Non
     digest = model.save(tmp_path)
     loaded = type(model).load(tmp_path)
     assert len(digest) == 64
-    np.testing.assert_allclose(loaded.score([1, 2, 77], [[1], [], [3]]), model.score([1, 2, 77], [[1], [], [3]]))
+    np.testing.assert_allclose(
+        loaded.score([1, 2, 77], [[1], [], [3]]), model.score([1, 2, 77], [[1], [], [3]])
+    )
 
 
 def test_loading_refuses_a_modified_bundle(tmp_path: Path) -> None:
