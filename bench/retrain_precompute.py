@@ -79,6 +79,8 @@ def _bench(dataset: str, hybrid: dict) -> dict[str, object]:
 def _run_one(dataset: str, hybrid: dict) -> None:
     _ensure_database(DATABASES[dataset])
     os.environ["DATABASE_URL"] = f"{SERVER}/{DATABASES[dataset]}"
+    # Version ids restart in each bench database: their artifacts must not share a directory.
+    os.environ["SMARTBASKET_ARTIFACTS_DIR"] = str(ROOT / "var" / "bench-artifacts" / dataset)
     import django
 
     django.setup()

@@ -31,7 +31,9 @@ from django.db import connection, transaction
 from django.utils.text import slugify
 from tqdm import tqdm
 
-from orders.models import ImportRun
+from accounts.models import Retailer
+from catalog.models import Product
+from orders.models import ImportRun, Order, OrderLine
 from orders.sources import ColumnMapping, RejectedRow, SkippedRow, TransactionRow, read_transactions
 from vendors.models import Vendor
 
@@ -134,6 +136,10 @@ def transactions_import(
             # failure is reported here.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+            # A bulk load leaves the planner's statistics far off; the portals' first queries would pick
+            # nested loops over hundreds of thousands of lines.
+            for model in (Retailer, Product, Order, OrderLine):
+                cursor.execute(f"ANALYZE {model._meta.db_table}")
         cursor.execute(f"DROP TABLE {STAGING}")
     report.seconds = time.perf_counter() - started
     run = ImportRun.objects.create(

@@ -23,6 +23,8 @@ from recommendations.models import ModelVersion, Recommendation, ReorderPredicti
 FOR_YOU_LIMIT = 12
 NEW_FOR_YOU_LIMIT = 8
 DUE_LIMIT = 12
+# Due items listed openly; the rest sit behind "N more due" so the suggestions stay near the top on a phone.
+DUE_VISIBLE = 4
 # A product is a new arrival when it entered the catalogue this many days before the model's data cutoff.
 NEW_ARRIVAL_DAYS = 30
 
@@ -113,6 +115,14 @@ class Dashboard:
     for_you: list[Card] = field(default_factory=list)
     new_for_you: list[Card] = field(default_factory=list)
     due: list[DueItem] = field(default_factory=list)
+
+    @property
+    def due_first(self) -> list[DueItem]:
+        return self.due[:DUE_VISIBLE]
+
+    @property
+    def due_more(self) -> list[DueItem]:
+        return self.due[DUE_VISIBLE:]
 
     def impressions(self) -> list[Event]:
         """One impression per row shown, tagged with the version that produced it."""

@@ -153,6 +153,7 @@ class HybridRecommender:
                         blend, current, weights[name] = candidate, result, value
         self.weights = weights
         self.validation = {name: {"ndcg@10": round(single[name][0], 4)} for name in names}
+        self.validation_best_single = best
         self.validation["blend"] = {"ndcg@10": round(current[0], 4)}
         self.validation["hybrid"] = self.validation["blend"]
         self._train_reranker(models, scores, blend, relevant, halves, holdout)

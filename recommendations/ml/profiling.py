@@ -1,7 +1,7 @@
 """Wall time and peak memory of one call.
 
 Peak memory is the sampled growth of the process's resident set during the call (it sees native TensorFlow
-allocations too; memory the process already held and reuses is not counted, so small numbers are lower bounds).
+allocations too; memory the process already held and reuses is not counted: small numbers are lower bounds).
 tracemalloc is not used: it slows pandas/numpy-heavy code several times.
 """
 

@@ -57,7 +57,8 @@ def _card_with_partners(retailer, version_id: int) -> int:
 
 
 def _suggested_names(page) -> list[str]:
-    page.wait_for_selector("#basket-suggestions h2", timeout=TIMEOUT_MS)
+    # The panel first renders a placeholder that asks for the suggestions on load; wait for the answer.
+    page.wait_for_selector('#basket-suggestions:not([hx-trigger*="load"])', timeout=TIMEOUT_MS)
     return page.locator("#basket-suggestions .shop-related li > a").all_inner_texts()
 
 
@@ -133,6 +134,8 @@ def test_a_retailer_orders_from_recommendations_and_orders_again(
         for name, path in pages.items():
             tab.goto(live_server.url + path)
             tab.wait_for_load_state("networkidle")
+            if name == "dashboard":
+                tab.locator("#portal-for-you details.rec-why summary").first.click()
             tab.screenshot(path=str(screenshots_dir / f"{name}-{width_name}.png"), full_page=True)
     # Nothing on a phone-width page is wider than the screen.
     for path in pages.values():

@@ -163,9 +163,9 @@ def test_the_promotion_rule_keeps_a_worse_challenger_and_promotes_a_better_one()
         assert comparison["challenger_score"] < comparison["champion_score"]
         assert champion.status == ModelVersion.Status.ACTIVE
 
-    # An active version that scored perfectly on its own holdout, with every held-out basket already seen:
-    # the challenger is compared on recorded scores and cannot beat 1.0.
-    active = ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE)
+    # An active version trained on every order (so it has seen every held-out basket) that scored perfectly
+    # on its own holdout: the next challenger is compared on recorded scores and cannot beat 1.0.
+    active = services.model_version_activate(version=challenger)
     active.metrics = active.metrics | {"hybrid": active.metrics["hybrid"] | {"ndcg@10": 1.0}}
     active.save(update_fields=["metrics"])
     kept = retrain().model_version

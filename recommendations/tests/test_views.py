@@ -120,6 +120,18 @@ def test_the_dashboard_lists_due_items_with_their_cadence(shop: Client, retailer
     assert "Add all due to basket" in body
 
 
+def test_due_items_beyond_the_first_few_fold_away_but_are_all_added_by_one_click(
+    shop: Client, retailer, version
+) -> None:
+    predictions = ReorderPredictionFactory.create_batch(6, retailer=retailer)
+
+    body = _dashboard(shop)
+
+    folded = body[body.index('<details class="due-more">') :]
+    assert "2 more due" in folded
+    assert all(f'name="prediction" value="{prediction.pk}"' in body for prediction in predictions)
+
+
 def test_new_for_you_marks_new_arrivals(shop: Client, retailer, version) -> None:
     fresh = ProductFactory(name="Fresh thing", created_at=version.data_cutoff - timedelta(days=3))
     old = ProductFactory(name="Old thing", created_at=version.data_cutoff - timedelta(days=400))
