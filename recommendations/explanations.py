@@ -59,10 +59,9 @@ def _repeat(facts: Mapping[str, Any], names: Names) -> str:
 
 
 def _due(facts: Mapping[str, Any], names: Names) -> str:
-    return (
-        f"You order this about every {_plural(round(float(facts['cadence_days'])), 'day')}; "
-        f"last order {_plural(facts['days_since_last'], 'day')} ago"
-    )
+    days_since = int(facts["days_since_last"])
+    last = "today" if days_since == 0 else f"{_plural(days_since, 'day')} ago"
+    return f"You order this about every {_plural(round(float(facts['cadence_days'])), 'day')}; last order {last}"
 
 
 def _bought_with(facts: Mapping[str, Any], names: Names) -> str:
@@ -95,7 +94,8 @@ def _content(facts: Mapping[str, Any], names: Names) -> str:
 
 def _popular(facts: Mapping[str, Any], names: Names) -> str:
     window = int(facts["window_days"])
-    period = "this month" if window in (28, 30, 31) else f"in the last {_plural(window, 'day')}"
+    # The window ends at the model's data cutoff, not at a calendar month boundary, so say exactly that.
+    period = f"in the last {_plural(window, 'day')}"
     scope = facts.get("scope", "all")
     where = {
         "region": f" in {facts.get('scope_value') or 'your region'}",

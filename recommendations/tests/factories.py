@@ -55,7 +55,7 @@ class RecommendationFactory(factory.django.DjangoModelFactory):
             {"kind": "popular", "weight": 1.0, "facts": {"retailers": 12, "window_days": 30, "scope": "all"}}
         ]
     )
-    explanation = "Popular with 12 retailers this month."
+    explanation = "Popular with 12 retailers in the last 30 days."
 
 
 class ReorderPredictionFactory(factory.django.DjangoModelFactory):

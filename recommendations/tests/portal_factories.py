@@ -51,7 +51,7 @@ class RecommendationFactory(factory.django.DjangoModelFactory):
         ]
     )
     explanation = factory.LazyAttribute(
-        lambda row: f"Popular with 7 retailers in {row.retailer.region} this month."
+        lambda row: f"Popular with 7 retailers in {row.retailer.region} in the last 30 days."
     )
 
 

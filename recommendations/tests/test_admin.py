@@ -76,13 +76,13 @@ def test_roll_back_without_a_previous_version_explains_why(staff: Client) -> Non
 
 def test_the_preview_shows_what_one_retailer_is_shown(staff: Client) -> None:
     retailer = RetailerFactory()
-    RecommendationFactory(retailer=retailer, explanation="Popular with 12 retailers this month.")
+    RecommendationFactory(retailer=retailer, explanation="Popular with 12 retailers in the last 30 days.")
     ReorderPredictionFactory(retailer=retailer)
     RecommendationFactory(explanation="Someone else's pick.")
 
     body = staff.get(reverse("admin:recommendations_preview"), {"retailer": retailer.pk}).content.decode()
 
-    assert "Popular with 12 retailers this month." in body
+    assert "Popular with 12 retailers in the last 30 days." in body
     assert "You order this about every 14 days" in body
     assert "Someone else" not in body
 

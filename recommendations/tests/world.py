@@ -55,7 +55,7 @@ def build_world(*, retailers: int = 24, products: int = 30, orders_each: int = 8
         for _ in range(orders_each):
             chosen = {p for p in staples if rng.random() < 0.8}
             # Products come in pairs (0,1), (2,3), ...: the partner joins its pair mate most of the time.
-            for product in list(chosen):
+            for product in sorted(chosen, key=lambda p: p.name):
                 partner = catalogue[catalogue.index(product) ^ 1]
                 if rng.random() < 0.7:
                     chosen.add(partner)
