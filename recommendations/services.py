@@ -437,8 +437,19 @@ def _copy_rows(model: type[models.Model], columns: list[str], rows: Iterable[tup
             for row in rows:
                 copy.write_row(row)
     else:
+        # Rows carry JSON as text, ready for COPY; the ORM wants the decoded value.
+        json_columns = {field.column for field in model._meta.fields if isinstance(field, models.JSONField)}
         model.objects.bulk_create(
-            [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000
+            [
+                model(
+                    **{
+                        c: json.loads(v) if c in json_columns else v
+                        for c, v in zip(columns, row, strict=True)
+                    }
+                )
+                for row in rows
+            ],
+            batch_size=2000,
         )
     return len(rows)
 
