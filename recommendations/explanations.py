@@ -61,7 +61,8 @@ def _repeat(facts: Mapping[str, Any], names: Names) -> str:
 def _due(facts: Mapping[str, Any], names: Names) -> str:
     days_since = int(facts["days_since_last"])
     last = "today" if days_since == 0 else f"{_plural(days_since, 'day')} ago"
-    return f"You order this about every {_plural(round(float(facts['cadence_days'])), 'day')}; last order {last}"
+    cadence = _plural(round(float(facts["cadence_days"])), "day")
+    return f"You order this about every {cadence}; last order {last}"
 
 
 def _bought_with(facts: Mapping[str, Any], names: Names) -> str:

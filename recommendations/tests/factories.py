@@ -41,6 +41,8 @@ def _active_version() -> ModelVersion:
 
 
 class RecommendationFactory(factory.django.DjangoModelFactory):
+    """A "for you" row of the active version, explained by regional popularity (what a newcomer gets)."""
+
     class Meta:
         model = Recommendation
 
@@ -49,16 +51,27 @@ class RecommendationFactory(factory.django.DjangoModelFactory):
     product = factory.SubFactory(ProductFactory)
     surface = "for_you"
     rank = factory.Sequence(lambda n: n + 1)
-    score = 0.5
-    reasons = factory.LazyFunction(
-        lambda: [
-            {"kind": "popular", "weight": 1.0, "facts": {"retailers": 12, "window_days": 30, "scope": "all"}}
+    score = 0.8
+    reasons = factory.LazyAttribute(
+        lambda row: [
+            {
+                "kind": "popular",
+                "weight": 1.0,
+                "facts": {
+                    "retailers": 7,
+                    "window_days": 30,
+                    "scope": "region",
+                    "scope_value": row.retailer.region,
+                },
+            }
         ]
     )
-    explanation = "Popular with 12 retailers in the last 30 days."
+    explanation = factory.LazyAttribute(lambda row: explanations.sentence_for(row.reasons, product_names={}))
 
 
 class ReorderPredictionFactory(factory.django.DjangoModelFactory):
+    """A product that fell due yesterday."""
+
     class Meta:
         model = ReorderPrediction
 
@@ -66,11 +79,11 @@ class ReorderPredictionFactory(factory.django.DjangoModelFactory):
     retailer = factory.SubFactory(RetailerFactory)
     product = factory.SubFactory(ProductFactory)
     cadence_days = 14.0
-    last_ordered = factory.LazyFunction(lambda: timezone.localdate() - timedelta(days=12))
+    last_ordered = factory.LazyFunction(lambda: timezone.localdate() - timedelta(days=15))
     days_since_last = factory.LazyAttribute(lambda p: (timezone.localdate() - p.last_ordered).days)
     expected_date = factory.LazyAttribute(lambda p: p.last_ordered + timedelta(days=round(p.cadence_days)))
-    confidence = 0.8
-    suggested_quantity = 2
+    confidence = 0.7
+    suggested_quantity = 6
     times_ordered = 5
     explanation = factory.LazyAttribute(
         lambda p: explanations.reorder_sentence(

@@ -23,8 +23,7 @@ from recommendations.feedback import (
     tracking_from_data,
 )
 from recommendations.models import ModelVersion, RecommendationEvent
-from recommendations.tests.factories import ModelVersionFactory
-from recommendations.tests.portal_factories import ActiveModelVersionFactory, RecommendationEventFactory
+from recommendations.tests.factories import ModelVersionFactory, RecommendationEventFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +35,7 @@ def retailer():
 
 @pytest.fixture
 def version() -> ModelVersion:
-    return ActiveModelVersionFactory()
+    return ModelVersionFactory()
 
 
 # Recording
@@ -224,7 +223,7 @@ def test_a_history_page_costs_a_fixed_number_of_queries(retailer, version) -> No
 
 def test_rates_are_per_model_version_and_surface(retailer) -> None:
     old = ModelVersionFactory(status=ModelVersion.Status.RETIRED)
-    new = ActiveModelVersionFactory()
+    new = ModelVersionFactory()
     product = ProductFactory()
     for kind, count in (("impression", 10), ("click", 3), ("add", 1)):
         RecommendationEventFactory.create_batch(

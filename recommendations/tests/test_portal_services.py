@@ -6,14 +6,14 @@ from orders.models import OrderLine
 from orders.tests.factories import OrderFactory, OrderLineFactory
 from recommendations.models import RecommendationEvent
 from recommendations.portal_services import due_items_add
-from recommendations.tests.portal_factories import ActiveModelVersionFactory, ReorderPredictionFactory
+from recommendations.tests.factories import ModelVersionFactory, ReorderPredictionFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def retailer():
-    ActiveModelVersionFactory()
+    ModelVersionFactory()
     return UserFactory().retailer
 
 

@@ -13,9 +13,8 @@ from catalog.tests.factories import ProductFactory
 from orders.models import Order, OrderLine
 from orders.tests.factories import OrderFactory, OrderLineFactory
 from recommendations.models import ModelVersion, RecommendationEvent
-from recommendations.tests.factories import ModelVersionFactory
-from recommendations.tests.portal_factories import (
-    ActiveModelVersionFactory,
+from recommendations.tests.factories import (
+    ModelVersionFactory,
     RecommendationEventFactory,
     RecommendationFactory,
     ReorderPredictionFactory,
@@ -49,7 +48,7 @@ def shop(client: Client, user) -> Client:
 
 @pytest.fixture
 def version() -> ModelVersion:
-    return ActiveModelVersionFactory()
+    return ModelVersionFactory()
 
 
 def _dashboard(shop: Client, **headers: str) -> str:
