@@ -542,18 +542,32 @@ def _retailer_surfaces(
     recommended = model.recommend(retailer_ids, n=FOR_YOU_COUNT)
     new = model.new_for(retailer_ids, n=NEW_FOR_YOU_COUNT)
     due = model.due(retailer_ids, as_of=as_of)
+    return _write_retailer_rows(
+        version_id=version.pk, recommended=recommended, new=new, due=due, names=names, known=known
+    )
+
+
+def _write_retailer_rows(
+    *,
+    version_id: int,
+    recommended: Iterable[Any],
+    new: Iterable[Any],
+    due: Iterable[Any],
+    names: dict[int, str],
+    known: set[int],
+) -> dict[str, int]:
     return {
         "for_you": _copy_rows(
             Recommendation,
             RECOMMENDATION_COLUMNS,
-            _recommendation_rows(version.pk, recommended, Surface.FOR_YOU, names, known),
+            _recommendation_rows(version_id, recommended, Surface.FOR_YOU, names, known),
         ),
         "new_for_you": _copy_rows(
             Recommendation,
             RECOMMENDATION_COLUMNS,
-            _recommendation_rows(version.pk, new, Surface.NEW_FOR_YOU, names, known),
+            _recommendation_rows(version_id, new, Surface.NEW_FOR_YOU, names, known),
         ),
-        "due": _copy_rows(ReorderPrediction, REORDER_COLUMNS, _reorder_rows(version.pk, due, known)),
+        "due": _copy_rows(ReorderPrediction, REORDER_COLUMNS, _reorder_rows(version_id, due, known)),
     }
 
 
@@ -778,19 +792,9 @@ def retailer_refresh(*, retailer_id: int) -> dict[str, int]:
         ):
             return {}
         _delete_version_rows(version, retailer_ids=[retailer_id])
-        return {
-            "for_you": _copy_rows(
-                Recommendation,
-                RECOMMENDATION_COLUMNS,
-                _recommendation_rows(version.pk, recommended, Surface.FOR_YOU, names, known),
-            ),
-            "new_for_you": _copy_rows(
-                Recommendation,
-                RECOMMENDATION_COLUMNS,
-                _recommendation_rows(version.pk, new, Surface.NEW_FOR_YOU, names, known),
-            ),
-            "due": _copy_rows(ReorderPrediction, REORDER_COLUMNS, _reorder_rows(version.pk, due, known)),
-        }
+        return _write_retailer_rows(
+            version_id=version.pk, recommended=recommended, new=new, due=due, names=names, known=known
+        )
 
 
 def _with_rank(recommendation: Any, rank: int) -> Any:

@@ -15,7 +15,7 @@ ensure_database smartbasket
 
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/smartbasket}"
 export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
-export SECRET_KEY="test-only-secret-key"
+export SECRET_KEY="test-only-secret-key-long-enough-for-hmac-sha256"
 export DEBUG=0
 
 echo "== ruff"
