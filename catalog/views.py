@@ -11,7 +11,7 @@ from catalog.forms import ProductFilterForm
 from catalog.models import Product
 from catalog.selectors import category_tree, product_for_catalogue, product_purchase_history, product_search
 from recommendations.feedback import Event, Kind, Surface, events_record
-from recommendations.selectors import bought_together_for, similar_to
+from recommendations.selectors import active_version, bought_together_for, similar_to
 
 PRODUCTS_PER_PAGE = 24
 RELATED_LIMIT = 6
@@ -58,12 +58,18 @@ def product_list(request: HttpRequest) -> HttpResponse:
 def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
     product = _get_product_for_user(product_id)
     retailer = request.user.retailer
+    # Both panels read the same version even if a new one goes live during the request.
+    version = active_version()
     bought_together = [
         association
-        for association in bought_together_for(product=product, limit=RELATED_LIMIT)
+        for association in bought_together_for(product=product, limit=RELATED_LIMIT, version=version)
         if association.other.is_active
     ]
-    similar = [row for row in similar_to(product=product, limit=RELATED_LIMIT) if row.other.is_active]
+    similar = [
+        row
+        for row in similar_to(product=product, limit=RELATED_LIMIT, version=version)
+        if row.other.is_active
+    ]
     # One INSERT for every recommendation shown on the page, so staff can compare surfaces and versions.
     events_record(
         retailer=retailer,

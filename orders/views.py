@@ -153,14 +153,14 @@ def basket_suggestions(request: HttpRequest) -> HttpResponse:
     JavaScript the link to this URL shows the basket with the suggestions inline."""
     retailer = request.user.retailer
     summary = selectors.basket_summary(retailer=retailer)
+    version = active_version()
     suggestions = [
         suggestion
         for suggestion in basket_completion(
-            retailer=retailer, product_ids=summary.product_ids, limit=SUGGESTION_LIMIT
+            retailer=retailer, product_ids=summary.product_ids, limit=SUGGESTION_LIMIT, version=version
         )
         if suggestion.product.is_active
     ]
-    version = active_version() if suggestions else None
     version_id = version.pk if version else None
     events_record(
         retailer=retailer,

@@ -225,6 +225,7 @@ def _cards(
 
 def dashboard_for(*, retailer: Retailer) -> Dashboard:
     summary = retailer_summary(retailer=retailer)
+    # Resolved once and passed to every read, so a version flip mid-request never mixes two versions.
     version = selectors.active_version()
     if version is None:
         return Dashboard(version=None, summary=summary)
@@ -232,7 +233,7 @@ def dashboard_for(*, retailer: Retailer) -> Dashboard:
     for_you = [
         row
         for row in selectors.recommendations_for(
-            retailer=retailer, surface=Surface.FOR_YOU, limit=FOR_YOU_LIMIT
+            retailer=retailer, surface=Surface.FOR_YOU, limit=FOR_YOU_LIMIT, version=version
         )
         if row.product.is_active
     ]
@@ -242,12 +243,17 @@ def dashboard_for(*, retailer: Retailer) -> Dashboard:
     new_for_you = [
         row
         for row in selectors.recommendations_for(
-            retailer=retailer, surface=Surface.NEW_FOR_YOU, limit=NEW_FOR_YOU_LIMIT + FOR_YOU_LIMIT
+            retailer=retailer,
+            surface=Surface.NEW_FOR_YOU,
+            limit=NEW_FOR_YOU_LIMIT + FOR_YOU_LIMIT,
+            version=version,
         )
         if row.product.is_active and row.product_id not in shown_above
     ][:NEW_FOR_YOU_LIMIT]
     due = [
-        row for row in selectors.reorders_due_for(retailer=retailer, limit=DUE_LIMIT) if row.product.is_active
+        row
+        for row in selectors.reorders_due_for(retailer=retailer, limit=DUE_LIMIT, version=version)
+        if row.product.is_active
     ]
     anchors: set[int] = set()
     for row in (*for_you, *new_for_you):
