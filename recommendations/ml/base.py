@@ -1,5 +1,6 @@
 """Shared model API: fit / score / recommend / save / load over the product index of the training data."""
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -13,7 +14,7 @@ from recommendations.ml.data import TrainingData
 Baskets = Sequence[Sequence[int]] | None
 
 
-class Recommender:
+class Recommender(ABC):
     """Subclasses set `name`/`kind`, implement `_fit(data)` and `_score(rows, baskets)` on index space.
 
     Every attribute that is a numpy array, a sparse matrix or a JSON value is part of the saved state.
@@ -32,11 +33,11 @@ class Recommender:
         self._fit(data)
         return self
 
-    def _fit(self, data: TrainingData) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _fit(self, data: TrainingData) -> None: ...
 
-    def _score(self, rows: np.ndarray, baskets: list[np.ndarray]) -> np.ndarray:
-        raise NotImplementedError
+    @abstractmethod
+    def _score(self, rows: np.ndarray, baskets: list[np.ndarray]) -> np.ndarray: ...
 
     def explain(self, row: int, item: int, basket: np.ndarray) -> dict[str, int | float | str] | None:
         """True facts behind this model's score of `item` for retailer index `row` (-1 = unknown)."""
