@@ -59,6 +59,17 @@ def _basket_payload(summary: BasketSummary) -> dict:
     }
 
 
+class OrderListQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(required=False, default="", allow_blank=True, max_length=100)
+    date_from = serializers.DateField(required=False, default=None)
+    date_to = serializers.DateField(required=False, default=None)
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["date_from"] and attrs["date_to"] and attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"date_to": "Must not be before date_from."})
+        return attrs
+
+
 class BasketChangeSerializer(serializers.Serializer):
     """`add` adds to the line (creating it); `set` sets the line's quantity, 0 removing it."""
 
@@ -150,8 +161,15 @@ def basket_suggestions(request: Request) -> Response:
 @api_view(["GET"])
 @permission_classes([IsRetailerMember])
 def order_list(request: Request) -> Response:
+    """Placed orders, newest first; `q` searches order numbers and product names, `date_from`/`date_to`
+    (YYYY-MM-DD, inclusive) bound the day it was placed."""
+    filters = OrderListQuerySerializer(data=request.query_params)
+    filters.is_valid(raise_exception=True)
     orders = selectors.orders_for_retailer(
-        retailer=request.user.retailer, query=request.query_params.get("q", "")
+        retailer=request.user.retailer,
+        query=filters.validated_data["q"],
+        date_from=filters.validated_data["date_from"],
+        date_to=filters.validated_data["date_to"],
     )
     paginator = PageNumberPagination()
     page = paginator.paginate_queryset(orders, request)

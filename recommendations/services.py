@@ -200,9 +200,11 @@ class _RunLog:
         line = f"[{time.monotonic() - self.started:7.1f}s] {message}"
         self.run.log += line + "\n"
         self.run.save(update_fields=["log"])
-        logger.info("training run %s: %s", self.run.pk, message)
+        # A command echoes to its own stdout; a worker has only its log.
         if self.echo:
             self.echo(line)
+        else:
+            logger.info("training run %s: %s", self.run.pk, message)
 
 
 # --- Retrain: extract, train, evaluate, precompute, decide.

@@ -1,3 +1,4 @@
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -133,6 +134,22 @@ def test_orders_list_only_own_placed_orders_with_totals(api: APIClient, user) ->
     OrderLineFactory(order=OrderFactory())
     data = api.get(reverse("api-orders")).json()
     assert [(row["id"], row["total"], row["line_count"]) for row in data["results"]] == [(mine.pk, "6.00", 1)]
+
+
+def test_orders_list_filters_by_placed_date(api: APIClient, user) -> None:
+    march = OrderFactory(retailer=user.retailer, placed_at=datetime(2025, 3, 10, 12, tzinfo=UTC))
+    OrderFactory(retailer=user.retailer, placed_at=datetime(2025, 5, 1, 12, tzinfo=UTC))
+    data = api.get(reverse("api-orders"), {"date_from": "2025-03-10", "date_to": "2025-04-30"}).json()
+    assert [row["id"] for row in data["results"]] == [march.pk]
+
+
+@pytest.mark.parametrize(
+    "params", [{"date_from": "10/03/2025"}, {"date_from": "2025-05-01", "date_to": "2025-03-01"}]
+)
+def test_orders_list_rejects_bad_date_filters_with_400(api: APIClient, params: dict) -> None:
+    response = api.get(reverse("api-orders"), params)
+    assert response.status_code == 400
+    assert set(response.json()) & {"date_from", "date_to"}
 
 
 def test_order_detail_is_404_for_other_retailers_and_the_basket(api: APIClient, user) -> None:
