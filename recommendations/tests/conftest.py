@@ -1,11 +1,14 @@
-"""Headless Chromium for the `browser` tests: Debian's chromium driven by Playwright, never a downloaded
-one."""
+"""Headless Chromium for the `browser` tests (Debian's chromium driven by Playwright, never a downloaded
+one) and the beat schedule as its migration creates it."""
 
+import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.apps import apps
+from django_celery_beat.models import PeriodicTask
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -37,3 +40,12 @@ def screenshots_dir(settings) -> Path:
     directory = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
     directory.mkdir(parents=True, exist_ok=True)
     return directory
+
+
+@pytest.fixture
+def beat_schedule(db) -> dict[str, PeriodicTask]:
+    """The enabled periodic tasks by task name. Re-created here because transactional tests flush the rows
+    the migration made."""
+    migration = importlib.import_module("recommendations.migrations.0002_beat_schedule")
+    migration.create_schedule(apps, None)
+    return {entry.task: entry for entry in PeriodicTask.objects.filter(enabled=True)}

@@ -1,12 +1,20 @@
 """The pipeline through a real Celery worker process over Redis and PostgreSQL."""
 
+import json
+import re
 import time
 from collections.abc import Callable
+from decimal import Decimal
 
 import psycopg
 import pytest
 from django.db import connection, transaction
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
+from accounts.tests.factories import UserFactory
 from catalog.models import Product
 from orders.models import Order, OrderLine
 from orders.services import order_place
@@ -21,6 +29,7 @@ from recommendations.models import (
 from recommendations.tasks import refresh_retailer
 from recommendations.tests.test_services import FAST, version_rows
 from recommendations.tests.world import build_world
+from smartbasket.celery import app
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -59,6 +68,108 @@ def test_a_retrain_queued_to_the_worker_publishes_a_version(celery_worker) -> No
     assert version == run.model_version
     assert Recommendation.objects.filter(model_version=version).values("retailer").distinct().count() == len(
         world.retailers
+    )
+
+
+def _set_recorded_score(version: ModelVersion, score: float) -> None:
+    """Retrains on the same orders compare each version's own holdout score: set the champion's."""
+    version.metrics = version.metrics | {"hybrid": version.metrics["hybrid"] | {"ndcg@10": score}}
+    version.save(update_fields=["metrics"])
+
+
+def test_the_worker_applies_the_promotion_rule_both_ways(celery_worker) -> None:
+    build_world()
+    celery_worker()
+    first = queue_retrain()
+    wait_for(lambda: finished(first), timeout=TRAINING_TIMEOUT, message="the first retrain")
+    champion = first.model_version
+
+    _set_recorded_score(champion, 1.0)
+    worse = queue_retrain()
+    wait_for(lambda: finished(worse), timeout=TRAINING_TIMEOUT, message="the worse challenger")
+
+    assert worse.status == TrainingRun.Status.SUCCEEDED, worse.error
+    assert worse.model_version.status == ModelVersion.Status.CANDIDATE
+    assert worse.model_version.decision.startswith("Kept as candidate, worse than the active version")
+    champion.refresh_from_db()
+    assert champion.status == ModelVersion.Status.ACTIVE
+
+    _set_recorded_score(champion, 0.0)
+    better = queue_retrain()
+    wait_for(lambda: finished(better), timeout=TRAINING_TIMEOUT, message="the better challenger")
+
+    assert better.model_version.status == ModelVersion.Status.ACTIVE, better.error
+    assert better.model_version.decision.startswith("Promoted")
+    champion.refresh_from_db()
+    assert champion.status == ModelVersion.Status.RETIRED
+    assert ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).count() == 1
+
+
+def test_a_dashboard_polled_while_the_worker_publishes_shows_one_version_per_request(celery_worker) -> None:
+    world = build_world()
+    celery_worker()
+    first = queue_retrain()
+    wait_for(lambda: finished(first), timeout=TRAINING_TIMEOUT, message="the first retrain")
+    client = Client()
+    client.force_login(UserFactory(retailer=world.retailers[0]))
+    _set_recorded_score(first.model_version, 0.0)
+
+    second = queue_retrain()
+    seen: list[int] = []
+    # Keep reading through the publish and a few requests beyond it.
+    after_finish = 0
+    while after_finish < 5:
+        page = client.get(reverse("recommendations:dashboard")).content.decode()
+        versions = {int(v) for v in re.findall(r"model v(\d+)", page)}
+        assert len(versions) == 1, versions
+        assert page.count('class="rec-card') > 0
+        seen.append(versions.pop())
+        if finished(second):
+            after_finish += 1
+
+    assert second.status == TrainingRun.Status.SUCCEEDED, second.error
+    assert seen[0] == first.model_version_id
+    assert seen[-1] == second.model_version_id
+    # Once the flip is seen, no request goes back to the old version.
+    assert seen == sorted(seen)
+
+
+def _send_as_beat_would(entry: PeriodicTask) -> None:
+    app.send_task(entry.task, args=json.loads(entry.args), kwargs=json.loads(entry.kwargs), queue=entry.queue)
+
+
+def test_the_beat_schedule_entries_run_on_the_worker(celery_worker, beat_schedule) -> None:
+    world = build_world()
+    celery_worker()
+    entries = beat_schedule
+
+    _send_as_beat_would(entries["recommendations.tasks.retrain_scheduled"])
+    run = wait_for(
+        lambda: TrainingRun.objects.filter(trigger=TrainingRun.Trigger.SCHEDULE).first(),
+        timeout=60,
+        message="the scheduled retrain to be queued",
+    )
+    wait_for(lambda: finished(run), timeout=TRAINING_TIMEOUT, message="the scheduled retrain")
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    version = run.model_version
+
+    # An order recorded without the on-commit refresh (as when Redis was down): the hourly entry catches up.
+    retailer = world.retailers[2]
+    new_row = Recommendation.objects.filter(
+        model_version=version, retailer=retailer, surface="new_for_you"
+    ).first()
+    order = Order.objects.create(retailer=retailer, status=Order.Status.PLACED, placed_at=timezone.now())
+    OrderLine.objects.create(order=order, product=new_row.product, quantity=1, unit_price=Decimal("1.00"))
+
+    _send_as_beat_would(entries["recommendations.tasks.refresh_recent_retailers"])
+    wait_for(
+        lambda: (
+            not Recommendation.objects.filter(
+                model_version=version, retailer=retailer, surface="new_for_you", product=new_row.product
+            ).exists()
+        ),
+        timeout=60,
+        message="the hourly refresh",
     )
 
 
