@@ -746,45 +746,66 @@ def model_versions_prune(*, keep: int = RETAINED_VERSIONS) -> list[int]:
 # --- Freshness: one retailer's rows from the active model, without a retrain.
 
 
-def _retailer_due_now(*, model: Any, retailer_id: int, as_of: date) -> list[Any]:
-    """Reorder predictions from the retailer's whole order history, including orders after the cutoff."""
+def _retailer_repeat_model(*, model: Any, retailer_id: int) -> Any:
+    """The active model's repeat settings fitted on this retailer's whole history, orders after the cutoff
+    included: same rule, fresh data. None when the retailer has no orders."""
     from recommendations.ml.data import TrainingData
     from recommendations.ml.repeat import RepeatModel
     from recommendations.training_data import training_data_from_db
 
     data = training_data_from_db(retailer_id=retailer_id)
     if data.interactions.empty:
-        return []
+        return None
     own = TrainingData(data.interactions, data.products, data.retailers.loc[[retailer_id]])
-    # The active model's own repeat settings, fitted on this retailer's history alone: same rule, fresh data.
-    return RepeatModel(**model.params.get("repeat", {})).fit(own).due([retailer_id], as_of=as_of)
+    return RepeatModel(**model.params.get("repeat", {})).fit(own)
+
+
+def _with_current_history(recommendation: Any, repeat: Any, *, as_of: date) -> Any:
+    """Repeat and due reasons restated from the retailer's orders as they are now, so a sentence never
+    quotes a count or a last-order date that a newer order has made false."""
+    row = int(repeat.retailer_rows([recommendation.retailer])[0])
+    items = repeat.product_rows([recommendation.product])
+    reasons = []
+    for reason in recommendation.reasons:
+        if reason.kind in ("repeat", "due"):
+            current = repeat.reason(row, int(items[0]), as_of=as_of) if row >= 0 and len(items) else None
+            if current is None:
+                continue
+            reason = replace(reason, kind=current[0], facts=current[1])
+        reasons.append(reason)
+    return replace(recommendation, reasons=tuple(reasons))
 
 
 def retailer_refresh(*, retailer_id: int) -> dict[str, int]:
-    """Rewrite this retailer's rows of the active version; same inputs give the same rows (idempotent)."""
+    """Rewrite this retailer's rows of the active version; same inputs give the same rows (idempotent).
+
+    The active model ranks as it did at its data cutoff; what the retailer ordered since is left out of
+    "for you" and "new for you" (just bought), and reorder predictions and repeat reasons come from the
+    retailer's whole order history.
+    """
     version = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
     if version is None:
         return {}
     model = model_version_load(version=version)
-    latest = (
-        Order.objects.filter(retailer_id=retailer_id, status=Order.Status.PLACED)
-        .order_by("-placed_at")
-        .values_list("placed_at", flat=True)
-        .first()
-    )
+    placed = Order.objects.filter(retailer_id=retailer_id, status=Order.Status.PLACED)
+    latest = placed.order_by("-placed_at").values_list("placed_at", flat=True).first()
     as_of = max(version.data_cutoff.date(), latest.date()) if latest else version.data_cutoff.date()
-    bought = set(
-        Order.objects.filter(retailer_id=retailer_id, status=Order.Status.PLACED).values_list(
-            "lines__product_id", flat=True
-        )
+    ordered_since = set(
+        placed.filter(placed_at__gt=version.data_cutoff).values_list("lines__product_id", flat=True)
     )
     names = _product_names()
     known = set(names)
-    recommended = model.recommend([retailer_id], n=FOR_YOU_COUNT)
-    # "New for you" means never bought: drop what the retailer has ordered since the model was trained.
-    new = [rec for rec in model.new_for([retailer_id], n=NEW_FOR_YOU_COUNT) if rec.product not in bought]
+    repeat = _retailer_repeat_model(model=model, retailer_id=retailer_id)
+    candidates = model.recommend([retailer_id], n=FOR_YOU_COUNT + len(ordered_since))
+    recommended = [rec for rec in candidates if rec.product not in ordered_since][:FOR_YOU_COUNT]
+    recommended = [
+        _with_current_history(_with_rank(rec, rank), repeat, as_of=as_of) if repeat else _with_rank(rec, rank)
+        for rank, rec in enumerate(recommended, start=1)
+    ]
+    candidates = model.new_for([retailer_id], n=NEW_FOR_YOU_COUNT + len(ordered_since))
+    new = [rec for rec in candidates if rec.product not in ordered_since][:NEW_FOR_YOU_COUNT]
     new = [_with_rank(rec, rank) for rank, rec in enumerate(new, start=1)]
-    due = _retailer_due_now(model=model, retailer_id=retailer_id, as_of=as_of)
+    due = repeat.due([retailer_id], as_of=as_of) if repeat else []
     with transaction.atomic():
         # Lock the version row so a concurrent prune cannot delete it between our delete and insert.
         if (

@@ -40,7 +40,6 @@ MEMBERS: dict[str, type[Recommender]] = {
 WEIGHT_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
 TUNING_PASSES = 2
 TUNING_K = 10
-DUE_THRESHOLD = 0.5
 
 
 def normalise_rows(scores: np.ndarray) -> np.ndarray:
@@ -321,24 +320,16 @@ class HybridRecommender:
             if contribution <= 0:
                 continue
             model = self.models[name]
-            facts = model.explain(row, item, basket)
-            if facts is None:
-                continue
-            kind = model.kind
             if name == "repeat":
-                kind, facts = self._repeat_or_due(row, item, facts)
-            evidence.append((kind, contribution, facts))
+                reason = model.reason(row, item)
+            else:
+                facts = model.explain(row, item, basket)
+                reason = None if facts is None else (model.kind, facts)
+            if reason is not None:
+                evidence.append((reason[0], contribution, reason[1]))
         total = sum(c for _, c, _ in evidence)
         evidence.sort(key=lambda e: -e[1])
         return tuple(Reason(kind, round(c / total, 4), facts) for kind, c, facts in evidence)
-
-    def _repeat_or_due(self, row: int, item: int, facts: dict) -> tuple[str, dict]:
-        repeat = self.models["repeat"]
-        due = repeat._due(np.array([row]), repeat.next_order_day[[row]])[0, item]
-        if "cadence_days" in facts and due >= DUE_THRESHOLD:
-            keys = ("cadence_days", "last_ordered", "days_since_last", "times_ordered")
-            return "due", {key: facts[key] for key in keys}
-        return "repeat", {key: facts[key] for key in ("times_ordered", "orders_total", "last_ordered")}
 
     def new_for(self, retailers: Sequence[int], *, n: int = 20) -> list[Recommendation]:
         """Products the retailer never bought; the content model gets a floor weight so unsold products

@@ -12,6 +12,12 @@ from recommendations.ml.data import TrainingData, trend
 from recommendations.ml.types import DuePrediction
 
 _DAY = np.timedelta64(1, "D")
+# A repeat product whose reorder is at least this close (0..1) at the retailer's next expected order is "due".
+DUE_THRESHOLD = 0.5
+
+
+def _day_number(day: date) -> float:
+    return float((np.datetime64(day, "D") - np.datetime64("1970-01-01", "D")) / _DAY)
 
 
 class RepeatModel(Recommender):
@@ -109,9 +115,25 @@ class RepeatModel(Recommender):
             }
         return facts
 
+    def reason(
+        self, row: int, item: int, *, as_of: date | None = None
+    ) -> tuple[str, dict[str, int | float | str]] | None:
+        """The evidence for `item` as a reason: "due" when its reorder is expected by the retailer's next
+        order, else "repeat". Days since the last order count to `as_of` (default: the data cutoff)."""
+        facts = self.explain(row, item, np.zeros(0, dtype="int64"))
+        if facts is None:
+            return None
+        if as_of is not None and "days_since_last" in facts:
+            facts["days_since_last"] = int(_day_number(as_of) - self.last_day[row, item])
+        due = self._due(np.array([row]), self.next_order_day[[row]])[0, item]
+        if "cadence_days" in facts and due >= DUE_THRESHOLD:
+            keys = ("cadence_days", "last_ordered", "days_since_last", "times_ordered")
+            return "due", {key: facts[key] for key in keys}
+        return "repeat", {key: facts[key] for key in ("times_ordered", "orders_total", "last_ordered")}
+
     def due(self, retailers: Sequence[int], *, as_of: date, min_times: int = 2) -> list[DuePrediction]:
         rows = self.retailer_rows(retailers)
-        as_of_day = float((np.datetime64(as_of, "D") - np.datetime64("1970-01-01", "D")) / _DAY)
+        as_of_day = _day_number(as_of)
         out: list[DuePrediction] = []
         for retailer, row in zip(retailers, rows, strict=True):
             if row < 0:

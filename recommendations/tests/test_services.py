@@ -256,6 +256,48 @@ def test_enqueueing_with_redis_down_neither_raises_nor_loses_the_request(
     assert "Could not reach the task queue" in run.error
 
 
+def test_a_refresh_drops_what_was_just_ordered_and_restates_repeat_reasons_from_current_orders() -> None:
+    build_world()
+    # Without the neighbour and factorisation models, and with a one-product content profile, the blend leans
+    # on the repeat model: its reasons are the ones to restate.
+    hybrid = {
+        "members": ["repeat", "popularity", "association", "content", "neural"],
+        "params": FAST["params"] | {"content": {"profile_items": 1}},
+    }
+    version = retrain(hybrid=hybrid).model_version
+    personal = [
+        row
+        for row in Recommendation.objects.filter(model_version=version, surface="for_you")
+        if any(reason["kind"] in ("repeat", "due") for reason in row.reasons)
+    ]
+    ordered = personal[0]
+    retailer_id = ordered.retailer_id
+    count_before = Recommendation.objects.filter(
+        model_version=version, retailer_id=retailer_id, surface="for_you"
+    ).count()
+    order = Order.objects.create(
+        retailer_id=retailer_id, status=Order.Status.PLACED, placed_at=timezone.now()
+    )
+    OrderLine.objects.create(order=order, product_id=ordered.product_id, quantity=1, unit_price=1)
+
+    services.retailer_refresh(retailer_id=retailer_id)
+
+    rows = Recommendation.objects.filter(model_version=version, retailer_id=retailer_id, surface="for_you")
+    assert ordered.product_id not in {row.product_id for row in rows}
+    assert len(rows) == count_before
+    placed = Order.objects.filter(retailer_id=retailer_id, status=Order.Status.PLACED)
+    restated = [(row, reason) for row in rows for reason in row.reasons if reason["kind"] == "repeat"]
+    assert restated
+    for row, reason in restated:
+        times = [
+            line.order.placed_at for line in OrderLine.objects.filter(order__in=placed, product=row.product)
+        ]
+        assert reason["facts"]["orders_total"] == placed.count()
+        assert reason["facts"]["times_ordered"] == len(times)
+        assert reason["facts"]["last_ordered"] == max(times).date().isoformat()
+        assert f"of your {placed.count()} orders" in row.explanation
+
+
 def test_the_hourly_refresh_updates_retailers_who_ordered_recently_and_is_idempotent(trained) -> None:
     version, world = trained
     retailer = world.retailers[2]
