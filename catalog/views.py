@@ -10,8 +10,8 @@ from accounts.decorators import retailer_required
 from catalog.forms import ProductFilterForm
 from catalog.models import Product
 from catalog.selectors import category_tree, product_for_catalogue, product_purchase_history, product_search
-from recommendations.feedback import Event, Kind, Surface, events_record
-from recommendations.selectors import active_version, bought_together_for, similar_to
+from recommendations.feedback import events_record
+from recommendations.selectors import related_to
 
 PRODUCTS_PER_PAGE = 24
 RELATED_LIMIT = 6
@@ -58,36 +58,13 @@ def product_list(request: HttpRequest) -> HttpResponse:
 def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
     product = _get_product_for_user(product_id)
     retailer = request.user.retailer
-    # Both panels read the same version even if a new one goes live during the request.
-    version = active_version()
-    bought_together = [
-        association
-        for association in bought_together_for(product=product, limit=RELATED_LIMIT, version=version)
-        if association.other.is_active
-    ]
-    similar = [
-        row
-        for row in similar_to(product=product, limit=RELATED_LIMIT, version=version)
-        if row.other.is_active
-    ]
+    related = related_to(product=product, limit=RELATED_LIMIT)
     # One INSERT for every recommendation shown on the page, so staff can compare surfaces and versions.
-    events_record(
-        retailer=retailer,
-        events=[
-            Event(
-                product_id=row.other_id,
-                surface=surface,
-                kind=Kind.IMPRESSION,
-                model_version_id=row.model_version_id,
-            )
-            for surface, rows in ((Surface.BOUGHT_TOGETHER, bought_together), (Surface.SIMILAR, similar))
-            for row in rows
-        ],
-    )
+    events_record(retailer=retailer, events=related.impressions())
     context = {
         "product": product,
         "history": product_purchase_history(retailer=retailer, product=product),
-        "bought_together": bought_together,
-        "similar": similar,
+        "bought_together": related.bought_together,
+        "similar": related.similar,
     }
     return render(request, "catalog/detail.html", context)

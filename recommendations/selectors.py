@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from accounts.models import Retailer
 from catalog.models import Product
 from recommendations import explanations
+from recommendations.feedback import Event, Kind, Surface
 from recommendations.models import (
     ItemVector,
     ModelVersion,
@@ -98,6 +99,33 @@ def similar_to(
     )
 
 
+@dataclass(frozen=True)
+class Related:
+    """A product's "often bought together" and "similar products" rows, both read from one version."""
+
+    bought_together: list[ProductAssociation]
+    similar: list[SimilarProduct]
+
+    def impressions(self) -> list[Event]:
+        panels = ((Surface.BOUGHT_TOGETHER, self.bought_together), (Surface.SIMILAR, self.similar))
+        return [
+            Event(row.other_id, surface, Kind.IMPRESSION, row.model_version_id)
+            for surface, rows in panels
+            for row in rows
+        ]
+
+
+def related_to(*, product: Product, limit: int) -> Related:
+    """Rows are computed at training time: products discontinued since then are dropped, not offered."""
+    version = active_version()
+    together = bought_together_for(product=product, limit=limit, version=version)
+    similar = similar_to(product=product, limit=limit, version=version)
+    return Related(
+        bought_together=[row for row in together if row.other.is_active],
+        similar=[row for row in similar if row.other.is_active],
+    )
+
+
 def basket_completion(
     *, retailer: Retailer, product_ids: Sequence[int], limit: int = 5, version: ModelVersion | None = None
 ) -> list[Suggestion]:
@@ -169,10 +197,6 @@ def basket_completion(
             )
         )
     return suggestions
-
-
-def _cosine(vector: np.ndarray, unit_centre: np.ndarray) -> float:
-    return float(vector @ unit_centre / (np.linalg.norm(vector) or 1.0))
 
 
 def model_versions_for_admin() -> QuerySet[ModelVersion]:
