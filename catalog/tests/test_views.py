@@ -8,7 +8,8 @@ from django.utils import timezone
 from accounts.tests.factories import UserFactory
 from catalog.tests.factories import ProductFactory
 from orders.tests.factories import OrderFactory, OrderLineFactory
-from recommendations.models import ModelVersion, ProductAssociation, RecommendationEvent, SimilarProduct
+from recommendations.models import RecommendationEvent
+from recommendations.tests.factories import ProductAssociationFactory, SimilarProductFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -106,23 +107,14 @@ def test_the_product_page_shows_bought_together_and_similar_with_reasons(shop: C
     cups = ProductFactory(name="Tea cups")
     cosy = ProductFactory(name="Tea cosy")
     retired = ProductFactory(name="Retired saucer", is_active=False)
-    version = ModelVersion.objects.create(status=ModelVersion.Status.ACTIVE)
     for rank, other in enumerate([cups, retired]):
-        ProductAssociation.objects.create(
-            model_version=version,
+        ProductAssociationFactory(
             product=product,
             other=other,
-            together=212,
-            product_orders=1340,
-            other_orders=900,
-            n_orders=20000,
-            support=0.01,
-            confidence=0.16,
-            lift=3.2,
             rank=rank,
             explanation=f"In 212 of 1,340 orders with Teapot ({other.name}).",
         )
-    SimilarProduct.objects.create(model_version=version, product=product, other=cosy, similarity=0.82, rank=0)
+    SimilarProductFactory(product=product, other=cosy, similarity=0.82)
     body = shop.get(reverse("catalog:detail", args=[product.pk])).content.decode()
     assert "In 212 of 1,340 orders with Teapot (Tea cups)." in body
     assert "Retired saucer" not in body

@@ -9,7 +9,7 @@ from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from catalog.tests.factories import ProductFactory
 from orders.models import Order, OrderLine
 from orders.tests.factories import OrderFactory, OrderLineFactory
-from recommendations.models import ModelVersion, ProductAssociation
+from recommendations.tests.factories import ProductAssociationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -171,21 +171,7 @@ def test_the_basket_never_shows_another_retailers_lines(api: APIClient) -> None:
 def test_suggestions_complete_the_basket(api: APIClient, user) -> None:
     teapot, cups = ProductFactory(name="Teapot"), ProductFactory(name="Tea cups")
     OrderLineFactory(order=OrderFactory(retailer=user.retailer, basket=True), product=teapot)
-    version = ModelVersion.objects.create(status=ModelVersion.Status.ACTIVE)
-    ProductAssociation.objects.create(
-        model_version=version,
-        product=teapot,
-        other=cups,
-        together=212,
-        product_orders=1340,
-        other_orders=900,
-        n_orders=20000,
-        support=0.01,
-        confidence=0.16,
-        lift=3.2,
-        rank=0,
-        explanation="",
-    )
+    ProductAssociationFactory(product=teapot, other=cups)
     results = api.get(reverse("api-basket-suggestions")).json()["results"]
     assert [row["product_name"] for row in results] == ["Tea cups"]
     assert "212" in results[0]["explanation"]

@@ -12,7 +12,8 @@ from accounts.tests.factories import UserFactory
 from catalog.tests.factories import ProductFactory
 from orders.models import Order, OrderLine
 from orders.tests.factories import OrderFactory, OrderLineFactory
-from recommendations.models import ModelVersion, ProductAssociation, RecommendationEvent
+from recommendations.models import RecommendationEvent
+from recommendations.tests.factories import ProductAssociationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -195,21 +196,7 @@ def test_suggestions_complete_the_basket_with_reasons_and_one_click_add(
 ) -> None:
     teapot, cups = ProductFactory(name="Teapot"), ProductFactory(name="Tea cups")
     OrderLineFactory(order=basket, product=teapot)
-    version = ModelVersion.objects.create(status=ModelVersion.Status.ACTIVE)
-    ProductAssociation.objects.create(
-        model_version=version,
-        product=teapot,
-        other=cups,
-        together=212,
-        product_orders=1340,
-        other_orders=900,
-        n_orders=20000,
-        support=0.01,
-        confidence=0.16,
-        lift=3.2,
-        rank=0,
-        explanation="unused here",
-    )
+    ProductAssociationFactory(product=teapot, other=cups, explanation="unused here")
     body = shop.get(reverse("orders:basket_suggestions"), **HTMX).content.decode()
     assert "Tea cups" in body
     assert "212" in body

@@ -4,11 +4,13 @@ from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 from catalog.tests.factories import ProductFactory
-from recommendations.models import ModelVersion, ProductAssociation, RecommendationEvent, SimilarProduct
+from recommendations.models import ModelVersion, RecommendationEvent
 from recommendations.tests.factories import (
     ModelVersionFactory,
+    ProductAssociationFactory,
     RecommendationFactory,
     ReorderPredictionFactory,
+    SimilarProductFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -63,19 +65,10 @@ def test_recommendations_skip_discontinued_products_and_are_empty_without_an_act
 
 
 def test_related_products_carry_their_counts_and_skip_discontinued_ones(api: APIClient) -> None:
-    version = ModelVersionFactory()
     teapot, cups, saucers = ProductFactory(name="Teapot"), ProductFactory(name="Tea cups"), ProductFactory()
-    association = {"together": 212, "product_orders": 1340, "other_orders": 900, "n_orders": 20000}
-    ProductAssociation.objects.create(
-        model_version=version, product=teapot, other=cups, support=0.01, confidence=0.16, lift=3.2, rank=1,
-        explanation="Bought with Teapot in 212 of 1,340 orders (3.2x more often than chance).", **association,
-    )  # fmt: skip
-    SimilarProduct.objects.create(
-        model_version=version, product=teapot, other=saucers, similarity=0.4, rank=1
-    )
-    SimilarProduct.objects.create(
-        model_version=version, product=teapot, other=ProductFactory(is_active=False), similarity=0.3, rank=2
-    )
+    ProductAssociationFactory(product=teapot, other=cups, rank=1)
+    SimilarProductFactory(product=teapot, other=saucers, similarity=0.4, rank=1)
+    SimilarProductFactory(product=teapot, other=ProductFactory(is_active=False), similarity=0.3, rank=2)
 
     data = api.get(reverse("api-product-related", args=[teapot.pk])).json()
 
