@@ -84,7 +84,8 @@ class ContentModel(Recommender):
             frames.append(
                 pd.DataFrame(
                     {
-                        "product": np.repeat(self.product_ids[items], top)[keep.ravel()],
+                        # A catalogue smaller than `top` has fewer columns than asked for.
+                        "product": np.repeat(self.product_ids[items], best.shape[1])[keep.ravel()],
                         "other": self.product_ids[best][keep],
                         "similarity": sims[keep].round(4),
                     }
