@@ -1,5 +1,6 @@
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,17 @@ def _static_files_without_manifest(settings: object) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_ssl_redirect() -> None:
+    # Production (DEBUG off) redirects plain HTTP to HTTPS; the test client and the live server speak plain
+    # HTTP, so without this every request would answer 301. Session-wide because the live server builds its
+    # middleware (which reads the setting once) before any function-scoped fixture runs. Tests of the redirect
+    # itself turn it back on with the `settings` fixture.
+    from django.conf import settings
+
+    settings.SECURE_SSL_REDIRECT = False
 
 
 # --- A real Celery worker process for `@pytest.mark.worker` tests (recommendations pipeline).
@@ -53,6 +65,16 @@ def _use_broker(app, url: str) -> None:
 
 
 @pytest.fixture
+def celery_broker() -> Iterator[Callable[[str], None]]:
+    """`celery_broker(url)` makes the Celery app publish to `url` for this test; restored at teardown."""
+    from smartbasket.celery import app
+
+    previous = app.conf.broker_url
+    yield lambda url: _use_broker(app, url)
+    _use_broker(app, previous)
+
+
+@pytest.fixture
 def celery_worker(transactional_db, settings, tmp_path: Path) -> Iterator[Callable[[], CeleryWorker]]:
     """`celery_worker()` starts a worker that sees the test database (committed data); killed at teardown."""
     import redis
@@ -73,6 +95,8 @@ def celery_worker(transactional_db, settings, tmp_path: Path) -> Iterator[Callab
         "REDIS_URL": broker,
         "SMARTBASKET_ARTIFACTS_DIR": str(settings.ARTIFACTS_DIR),
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "test-only-secret-key",
+        # The worker is a `celery` command, which reads `.env`: a developer's file must not reach tests.
+        "SMARTBASKET_ENV_FILE": os.devnull,
     }
     started: list[CeleryWorker] = []
 
@@ -102,3 +126,75 @@ def celery_worker(transactional_db, settings, tmp_path: Path) -> Iterator[Callab
         worker.kill()
     redis.Redis.from_url(broker).flushdb()
     _use_broker(app, previous_broker)
+
+
+# --- A redis-server of the test's own, for tests that stop or hang Redis (never the shared one).
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of this test's own, so it can be paused or stopped without touching the shared one."""
+
+    port: int
+    process: subprocess.Popen
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def pause(self) -> None:
+        """SIGSTOP: connections are still accepted by the kernel, nothing is ever answered (a hung Redis)."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.resume()
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Stop it and start an empty one on the same port, as a Redis without persistence comes back."""
+        self.stop()
+        self.process = _redis_process(self.port)
+        _wait_for_redis(self)
+
+
+def _redis_process(port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_for_redis(server: RedisServer) -> None:
+    import redis
+
+    client = redis.Redis(port=server.port, socket_timeout=1)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                server.stop()
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    port = free_port()
+    server = RedisServer(port, _redis_process(port))
+    _wait_for_redis(server)
+    yield server
+    server.stop()

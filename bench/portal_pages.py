@@ -22,8 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
+from benchdb import ensure_database, manage
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -48,34 +47,17 @@ class Timings:
     server_ms: list[float]
 
 
-def _ensure_database(url: str, *, fresh: bool) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists and fresh:
-            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-            exists = None
-        if not exists:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def _manage(env: dict[str, str], *args: str) -> None:
-    print(f"$ manage.py {' '.join(args)}", flush=True)
-    subprocess.run([PYTHON, "manage.py", *args], cwd=PROJECT_ROOT, env=env, check=True)
-
-
 def _prepare_data(env: dict[str, str], *, dataset: Path, hybrid_params: str) -> None:
     """Import and train unless an earlier run already did (both steps are idempotent, but slow)."""
     from orders.models import Order
     from recommendations.selectors import active_version
 
-    _manage(env, "migrate", "--verbosity", "0")
+    manage(env, "migrate", "--verbosity", "0")
     if not Order.objects.filter(source="online-retail").exists():
-        _manage(env, "import_transactions", str(dataset), "--format", "online-retail", "--no-progress")
+        manage(env, "import_transactions", str(dataset), "--format", "online-retail", "--no-progress")
     if active_version() is None:
-        _manage(env, "retrain", "--in-process", "--hybrid-params", hybrid_params)
-    _manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+        manage(env, "retrain", "--in-process", "--hybrid-params", hybrid_params)
+    manage(env, "collectstatic", "--noinput", "--verbosity", "0")
 
 
 def _bench_session() -> tuple[str, dict[str, int]]:
@@ -235,7 +217,7 @@ def main() -> None:
     if args.requests < 1:
         sys.exit("--requests must be at least 1")
 
-    _ensure_database(args.database_url, fresh=args.fresh)
+    ensure_database(args.database_url, fresh=args.fresh)
     env = {
         **os.environ,
         "DATABASE_URL": args.database_url,

@@ -9,6 +9,7 @@ from orders.models import ImportRun, Order, OrderLine
 
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
 _CENT = Decimal("0.01")
+ERROR_SHOWN = 120
 
 
 class OrderLineInline(admin.TabularInline):
@@ -87,8 +88,9 @@ class OrderLineAdmin(admin.ModelAdmin):
         return line.product.vendor.name
 
     @admin.display(description="line total")
-    def line_total(self, line: OrderLine) -> Decimal:
-        return line.line_total
+    def line_total(self, line: OrderLine) -> Decimal | str:
+        # The add form shows this read-only field before the line has a quantity or a price.
+        return line.line_total if line.pk else "—"
 
 
 @admin.register(ImportRun)
@@ -97,15 +99,17 @@ class ImportRunAdmin(admin.ModelAdmin):
 
     list_display = [
         "created_at",
+        "status",
         "source",
         "vendor",
         "path",
         "duration_seconds",
         "orders_created",
         "rejected",
+        "error_summary",
     ]
-    list_filter = ["source", "vendor"]
-    search_fields = ["path", "sha256"]
+    list_filter = ["status", "source", "vendor"]
+    search_fields = ["path", "sha256", "error"]
     list_select_related = ["vendor"]
     date_hierarchy = "created_at"
 
@@ -126,3 +130,10 @@ class ImportRunAdmin(admin.ModelAdmin):
     @admin.display(description="rejected rows")
     def rejected(self, run: ImportRun) -> int | str:
         return run.counts.get("rejected_total", "—")
+
+    @admin.display(description="error")
+    def error_summary(self, run: ImportRun) -> str:
+        # The full reason is on the detail page; the list keeps one short line per run.
+        if len(run.error) <= ERROR_SHOWN:
+            return run.error or "—"
+        return run.error[:ERROR_SHOWN] + "…"

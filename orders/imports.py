@@ -5,7 +5,9 @@ SQLite), then a handful of set-based `INSERT ... SELECT ... ON CONFLICT DO NOTHI
 missing. Python memory stays constant whatever the file size, and the same SQL runs on both databases.
 
 Rules:
-- a customer becomes a Retailer keyed `<source>:<customer>` (ids of different datasets overlap), named
+- a customer becomes a Retailer keyed `<source>:<customer>` (ids of different datasets overlap; the source is
+  the format unless `source` names another, e.g. to import a generic CSV export of Online Retail data into
+  the same retailers and orders as `online-retail`), named
   "Customer <id>", with the country of its first line as country and region, created at its first order;
 - a product code becomes a Product of one vendor keyed (vendor, sku): its name is the first non-empty
   description seen (by date, then line), its price the last price seen (0 when the source has none), its
@@ -15,9 +17,17 @@ Rules:
 - rows with the same (order, product) become one OrderLine: quantities summed, first row's price.
 Everything runs in one transaction, so a failure leaves the database as it was; a second import of the same
 data creates nothing because every row is keyed on a natural key.
+
+Errors: the readers check every value against the columns' limits (`field_limits`) and reject, with its line
+number, a row the database would refuse, so the bulk load never fails on one bad row. Quantities that only
+overflow once an order's duplicate lines are summed are found in the staging table and rejected the same
+way. A failure of the whole import (unreadable file, bad encoding, database error, interruption) rolls back,
+then is recorded as a failed `ImportRun` with its reason and raised as `ImportFailed`.
 """
 
 import hashlib
+import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -27,21 +37,38 @@ from itertools import islice
 from pathlib import Path
 from typing import TextIO
 
+from django.db import Error as DatabaseFailure
 from django.db import connection, transaction
+from django.db.models import CharField, DecimalField, Model
 from django.utils.text import slugify
 from tqdm import tqdm
 
 from accounts.models import Retailer
-from catalog.models import Product
+from catalog.models import Category, Product
 from orders.models import ImportRun, Order, OrderLine
-from orders.sources import ColumnMapping, RejectedRow, SkippedRow, TransactionRow, read_transactions
+from orders.sources import (
+    ColumnMapping,
+    FieldLimits,
+    RejectedRow,
+    SkippedRow,
+    SourceError,
+    TransactionRow,
+    read_transactions,
+)
+from orders.sources.rows import escape_nul
 from vendors.models import Vendor
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_VENDOR_NAMES = {
     "online-retail": "Online Retail (UK)",
     "instacart": "Instacart",
     "csv": "Imported CSV",
 }
+RETAILER_NAME_PREFIX = "Customer "
+SOURCE_LENGTH = Order._meta.get_field("source").max_length
+# The source prefixes retailer keys (`<source>:<customer>`): a colon in it would make keys ambiguous.
+SOURCE_NAME = re.compile(rf"[a-z0-9-]{{1,{SOURCE_LENGTH}}}")
 REJECTED_KEPT = 200
 SQLITE_BATCH = 5_000
 PROGRESS_EVERY = 1_000
@@ -78,6 +105,7 @@ class ImportReport:
     lines_created: int = 0
     seconds: float = 0.0
     import_run_id: int | None = None
+    quantity_total: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -97,7 +125,15 @@ class ImportReport:
         }
 
 
-@transaction.atomic
+class ImportFailed(Exception):
+    """The import changed nothing; `run` is the failed ImportRun recording why (None if it could not be)."""
+
+    def __init__(self, reason: str, run: ImportRun | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.run = run
+
+
 def transactions_import(
     *,
     path: str | Path,
@@ -106,13 +142,61 @@ def transactions_import(
     vendor_name: str | None = None,
     rejects_file: TextIO | None = None,
     progress: bool = False,
+    encoding: str = "utf-8",
+    source: str | None = None,
 ) -> ImportReport:
-    """Import a file (or Instacart folder); `SourceError` for unreadable input, DB errors roll back."""
+    """Import a file (or Instacart folder) in one transaction; `ImportFailed` when it was rolled back.
+
+    Not atomic itself, unlike other services: the failed run must be written after the rollback, or it would
+    be rolled back with the import. (Called inside an outer transaction, the run shares that one's fate.)
+    """
     started = time.perf_counter()
     path = Path(path)
-    rows = read_transactions(path, fmt, mapping=mapping)
-    vendor = _vendor_for(vendor_name or DEFAULT_VENDOR_NAMES[fmt])
-    report = ImportReport(source=fmt, path=str(path), vendor=vendor.name)
+    report = ImportReport(
+        source=source or fmt, path=str(path), vendor=vendor_name or DEFAULT_VENDOR_NAMES.get(fmt, "")
+    )
+    try:
+        _transactions_import_atomic(
+            report,
+            path=path,
+            fmt=fmt,
+            mapping=mapping,
+            rejects_file=rejects_file,
+            progress=progress,
+            encoding=encoding,
+            started=started,
+        )
+    except Exception as exc:
+        report.seconds = time.perf_counter() - started
+        reason = _failure_reason(exc)
+        raise ImportFailed(reason, _import_run_record_failure(report=report, reason=reason)) from exc
+    except BaseException:
+        # An interruption (Ctrl-C) is recorded too, then left to stop the program.
+        report.seconds = time.perf_counter() - started
+        _import_run_record_failure(report=report, reason="interrupted")
+        raise
+    return report
+
+
+@transaction.atomic
+def _transactions_import_atomic(
+    report: ImportReport,
+    *,
+    path: Path,
+    fmt: str,
+    mapping: ColumnMapping | None,
+    rejects_file: TextIO | None,
+    progress: bool,
+    encoding: str,
+    started: float,
+) -> None:
+    if not SOURCE_NAME.fullmatch(report.source):
+        raise SourceError(
+            f"source {report.source!r} is not 1 to {SOURCE_LENGTH} lower-case letters, digits or hyphens"
+        )
+    limits = field_limits(source=report.source)
+    rows = read_transactions(path, fmt, mapping=mapping, encoding=encoding, limits=limits)
+    vendor = _vendor_for(report.vendor)
     progress_bar = tqdm(desc=f"reading {path.name}", unit=" rows", unit_scale=True, disable=not progress)
     with connection.cursor() as cursor, progress_bar:
         cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
@@ -121,15 +205,17 @@ def transactions_import(
         if connection.vendor == "postgresql":
             _copy_into_staging(cursor, staged)
             progress_bar.update(report.rows_read - progress_bar.n)
-            cursor.execute(f"ANALYZE {STAGING}")
         else:
             _insert_into_staging(cursor, staged)
             progress_bar.update(report.rows_read - progress_bar.n)
+        if report.quantity_total > limits.quantity:
+            _reject_overflowing_sums(cursor, report, rejects_file, limits.quantity)
         if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {STAGING}")
             # The planner guesses that `position = 1` keeps almost no rows and picks nested loops over
             # the staging table, which turns quadratic on real files; hash joins are right for bulk work.
             cursor.execute("SET LOCAL enable_nestloop = off")
-        _create_from_staging(cursor, report, source=fmt, vendor_id=vendor.pk)
+        _create_from_staging(cursor, report, source=report.source, vendor_id=vendor.pk)
         if connection.vendor == "postgresql":
             cursor.execute("RESET enable_nestloop")
             # Django's foreign keys are checked at commit; check them now so the time is counted and a
@@ -143,16 +229,83 @@ def transactions_import(
         cursor.execute(f"DROP TABLE {STAGING}")
     report.seconds = time.perf_counter() - started
     run = ImportRun.objects.create(
-        source=fmt,
+        source=report.source,
         path=str(path),
         sha256=_sha256(path),
         vendor=vendor,
+        status=ImportRun.Status.SUCCEEDED,
         counts=report.counts(),
         rejected_rows=[asdict(row) for row in report.rejected],
         duration_seconds=report.seconds,
     )
     report.import_run_id = run.pk
-    return report
+
+
+def field_limits(*, source: str) -> FieldLimits:
+    """What the columns the importer fills accept, on the database in use.
+
+    A customer is stored as Retailer.external_ref `<source>:<customer>` and name `Customer <customer>`, so
+    its limit is the tighter of the two once the prefixes are counted.
+    """
+    quantity_field = OrderLine._meta.get_field("quantity")
+    price_fields = [model._meta.get_field("unit_price") for model in (OrderLine, Product)]
+    assert all(isinstance(field, DecimalField) for field in price_fields)
+    return FieldLimits(
+        customer=min(
+            _length(Retailer, "external_ref") - len(f"{source}:"),
+            _length(Retailer, "name") - len(RETAILER_NAME_PREFIX),
+        ),
+        order=_length(Order, "external_ref"),
+        product=_length(Product, "sku"),
+        category=_length(Category, "name"),
+        country=min(_length(Retailer, "country"), _length(Retailer, "region")),
+        quantity=connection.ops.integer_field_range(quantity_field.get_internal_type())[1],
+        price_digits=min(field.max_digits for field in price_fields),
+        price_places=min(field.decimal_places for field in price_fields),
+    )
+
+
+def _length(model: type[Model], name: str) -> int:
+    field = model._meta.get_field(name)
+    assert isinstance(field, CharField) and field.max_length is not None
+    return field.max_length
+
+
+def _failure_reason(exc: Exception) -> str:
+    if isinstance(exc, SourceError):
+        reason = str(exc)
+    elif isinstance(exc, DatabaseFailure):
+        reason = f"the database refused the data: {str(exc).strip()}"
+    elif isinstance(exc, OSError):
+        reason = f"cannot read or write a file: {exc}"
+    else:
+        reason = f"unexpected error {type(exc).__name__}: {exc}"
+    return escape_nul(reason)
+
+
+def _import_run_record_failure(*, report: ImportReport, reason: str) -> ImportRun | None:
+    """Record a failed import; a database too broken to take the record is logged, not raised instead."""
+    path = Path(report.path)
+    try:
+        sha256 = _sha256(path)
+    except OSError:
+        sha256 = ""
+    try:
+        return ImportRun.objects.create(
+            source=report.source[:SOURCE_LENGTH],
+            path=report.path[:500],
+            sha256=sha256,
+            vendor=Vendor.objects.filter(name=report.vendor).first(),
+            status=ImportRun.Status.FAILED,
+            error=reason,
+            counts=report.counts(),
+            rejected_rows=[asdict(row) for row in report.rejected],
+            duration_seconds=report.seconds,
+        )
+    except DatabaseFailure as exc:
+        # A warning, not a traceback: the cause of the failure is what the user must see.
+        logger.warning("could not record the failed import of %s: %s", report.path, exc)
+        return None
 
 
 def _vendor_for(name: str) -> Vendor:
@@ -183,15 +336,62 @@ def _tally(
             progress_bar.update(PROGRESS_EVERY)
         if isinstance(row, TransactionRow):
             report.rows_staged += 1
+            report.quantity_total += row.quantity
             yield row
         elif isinstance(row, SkippedRow):
             report.skipped[row.reason] += 1
         else:
-            report.rejected_total += 1
-            if len(report.rejected) < REJECTED_KEPT:
-                report.rejected.append(row)
-            if rejects_file is not None:
-                rejects_file.write(f"{row.line_no}\t{row.reason}\t{row.raw}\n")
+            _report_rejected(row, report, rejects_file)
+
+
+def _report_rejected(row: RejectedRow, report: ImportReport, rejects_file: TextIO | None) -> None:
+    # The readers escape NUL in what they quote from the line; a header's name could still carry one.
+    row = RejectedRow(row.line_no, escape_nul(row.reason), escape_nul(row.raw))
+    report.rejected_total += 1
+    if len(report.rejected) < REJECTED_KEPT:
+        report.rejected.append(row)
+    if rejects_file is not None:
+        rejects_file.write(f"{row.line_no}\t{row.reason}\t{row.raw}\n")
+
+
+def _reject_overflowing_sums(cursor, report: ImportReport, rejects_file: TextIO | None, largest: int) -> None:
+    """Reject the lines of an (order, product) whose summed quantity no order line could store.
+
+    Each quantity was checked by the reader; only their sum can overflow. Called only when the quantities of
+    the whole file add up past the limit, which real files never do, so it costs nothing in practice.
+    """
+    # SQLite's SUM raises on 64-bit overflow; its TOTAL adds in floating point and cannot.
+    total = "SUM(quantity)" if connection.vendor == "postgresql" else "TOTAL(quantity)"
+    cursor.execute(
+        f"""
+        SELECT line_no, customer, order_ref, product, quantity, total FROM (
+            SELECT line_no, customer, order_ref, product, quantity,
+                   {total} OVER (PARTITION BY order_ref, product) AS total
+            FROM {STAGING}
+        ) AS sums
+        WHERE total > %s
+        ORDER BY line_no
+        """,
+        [largest],
+    )
+    overflowing = cursor.fetchall()
+    for line_no, customer, order, product, quantity, total_quantity in overflowing:
+        reason = (
+            f"the quantities of product {product!r} in order {order!r} add up to {int(total_quantity)}, "
+            f"above the largest quantity stored ({largest})"
+        )
+        _report_rejected(
+            RejectedRow(line_no, reason, f"{customer},{order},{product},{quantity}"), report, rejects_file
+        )
+    cursor.execute(
+        f"""
+        DELETE FROM {STAGING} WHERE (order_ref, product) IN (
+            SELECT order_ref, product FROM {STAGING} GROUP BY order_ref, product HAVING {total} > %s
+        )
+        """,
+        [largest],
+    )
+    report.rows_staged -= len(overflowing)
 
 
 def _staging_values(rows: Iterable[TransactionRow]) -> Iterator[tuple[object, ...]]:
@@ -206,14 +406,14 @@ def _staging_values(rows: Iterable[TransactionRow]) -> Iterator[tuple[object, ..
             row.description,
             row.quantity,
             row.unit_price,
-            top.strip()[:120],
-            sub.strip()[:120],
+            top.strip(),
+            sub.strip(),
             row.country,
         )
 
 
 def _staging_ddl() -> str:
-    # Text columns everywhere: a value too long for the real tables fails there, with a clear message.
+    # Text columns everywhere: the readers already rejected a value too long for the real tables.
     if connection.vendor == "postgresql":
         # Byte-order collation: the window sorts and groupings need no locale rules and run much faster.
         timestamp, text = "timestamptz", 'text COLLATE "C"'
@@ -227,7 +427,11 @@ def _staging_ddl() -> str:
 
 
 def _copy_into_staging(cursor, values: Iterable[tuple[object, ...]]) -> None:
-    with cursor.cursor.copy(f"COPY {STAGING} ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy:
+    # The raw psycopg cursor raises psycopg's errors; wrapped, they are Django's like every other query's.
+    with (
+        connection.wrap_database_errors,
+        cursor.cursor.copy(f"COPY {STAGING} ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy,
+    ):
         for value in values:
             copy.write_row(value)
 
@@ -260,8 +464,8 @@ def _create_from_staging(cursor, report: ImportReport, *, source: str, vendor_id
     cursor.execute(
         f"""
         INSERT INTO accounts_retailer (name, external_ref, city, region, country, segment, size, created_at)
-        SELECT 'Customer ' || customer, CAST(%s AS text) || customer, '', country, country, 'other', 'small',
-               placed_at
+        SELECT CAST(%s AS text) || customer, CAST(%s AS text) || customer, '', country, country, 'other',
+               'small', placed_at
         FROM (
             SELECT customer, country, placed_at,
                    ROW_NUMBER() OVER (PARTITION BY customer ORDER BY placed_at, line_no) AS position
@@ -270,7 +474,7 @@ def _create_from_staging(cursor, report: ImportReport, *, source: str, vendor_id
         WHERE position = 1
         ON CONFLICT DO NOTHING
         """,
-        [customer_prefix],
+        [RETAILER_NAME_PREFIX, customer_prefix],
     )
     report.retailers_created = cursor.rowcount
     cursor.execute(

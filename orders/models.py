@@ -75,13 +75,28 @@ class OrderLine(models.Model):
 
 
 class ImportRun(models.Model):
-    """One run of `import_transactions`: what was read, what it created and which rows were rejected."""
+    """One run of `import_transactions`: what was read, what it created and which rows were rejected.
+
+    A failed run is written after its transaction rolled back, so it records an attempt that changed nothing.
+    """
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
 
     source = models.CharField(max_length=20)
     path = models.CharField(max_length=500)
     # Of the file (or, for a folder, of its files in name order): tells a re-import of the same data apart.
-    sha256 = models.CharField(max_length=64)
-    vendor = models.ForeignKey("vendors.Vendor", on_delete=models.PROTECT, related_name="import_runs")
+    # Empty when a failed run could not read it.
+    sha256 = models.CharField(max_length=64, blank=True)
+    # Empty for a failed run whose vendor was created by the rolled-back import.
+    vendor = models.ForeignKey(
+        "vendors.Vendor", null=True, blank=True, on_delete=models.PROTECT, related_name="import_runs"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUCCEEDED)
+    # Why a failed run failed, as the command printed it.
+    error = models.TextField(blank=True)
+    # For a failed run, what had been read when it failed.
     counts = models.JSONField(default=dict)
     # The first rejected rows ({line_no, reason, raw}); `rejected_total` in counts says how many there were.
     rejected_rows = models.JSONField(default=list, blank=True)
@@ -90,6 +105,12 @@ class ImportRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="succeeded", error="") | Q(status="failed") & ~Q(error=""),
+                name="importrun_failed_has_error",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.source} import of {self.path} ({self.created_at:%Y-%m-%d %H:%M})"
+        return f"{self.source} import of {self.path} ({self.created_at:%Y-%m-%d %H:%M}, {self.status})"

@@ -4,6 +4,7 @@ roll back, and a preview of what one retailer is shown. Feedback rates live in a
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import actions as admin_actions
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Retailer
 from recommendations import (
     admin_feedback,  # noqa: F401  (registers RecommendationEvent)
+    admin_outbox,  # noqa: F401  (registers TaskOutbox)
     selectors,
     services,
 )
@@ -48,12 +50,55 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "decision",
     ]
     list_filter = ["status", "kind"]
-    actions = ["activate_selected"]
+    actions = ["activate_selected", "delete_selected"]
     # Read-only: state changes go through the actions and buttons, which call the services.
     readonly_fields = [field.name for field in ModelVersion._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ModelVersion | None = None) -> bool:
+        # Versions are records of what the pipeline did: the change form is a view only.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ModelVersion | None = None) -> bool:
+        if obj is not None and obj.status not in services.DELETABLE_STATUSES:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.action(
+        permissions=["delete"], description="Delete the selected versions (failed, retired, candidate)"
+    )
+    def delete_selected(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
+        refusal = services.model_versions_deletion_refusal(versions=queryset)
+        if refusal:
+            self.message_user(request, refusal, messages.ERROR)
+            return None
+        return admin_actions.delete_selected(self, request, queryset)
+
+    def get_deleted_objects(
+        self, objs: QuerySet[ModelVersion] | list[ModelVersion], request: HttpRequest
+    ) -> tuple[list[str], dict[str, int], set[str], list[str]]:
+        """A summary of what goes, not Django's list of every cascaded row (many thousands a version)."""
+        versions = list(objs)
+        rows = {
+            version.pk: 0 if version.pruned_at else sum(version.row_counts.values()) for version in versions
+        }
+        summary = [
+            f"{version}: {rows[version.pk]:,} precomputed row{'' if rows[version.pk] == 1 else 's'} "
+            "and its artifact files "
+            "(its training runs and feedback events are kept, without the version)"
+            for version in versions
+        ]
+        counts = {"model versions": len(versions), "precomputed rows": sum(rows.values())}
+        refusal = services.model_versions_deletion_refusal(versions=versions)
+        return summary, counts, set(), [refusal] if refusal else []
+
+    def delete_model(self, request: HttpRequest, obj: ModelVersion) -> None:
+        services.model_versions_delete(version_ids=[obj.pk])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        services.model_versions_delete(version_ids=list(queryset.values_list("pk", flat=True)))
 
     @admin.display(description="rows")
     def rows(self, version: ModelVersion) -> str:
@@ -139,6 +184,13 @@ class TrainingRunAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in TrainingRun._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    # Runs are the log of what the pipeline did; runs are started by the Retrain button, not edited.
+    def has_change_permission(self, request: HttpRequest, obj: TrainingRun | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: TrainingRun | None = None) -> bool:
         return False
 
     @admin.display(description="error")

@@ -3,24 +3,36 @@
 Every recommendation surface records its events here, tagged with the model version that produced the row,
 so staff can compare versions and surfaces (see admin_feedback.py). Recording is one bulk INSERT per page
 render or per form post, so it never slows a page noticeably.
+
+Clicks and adds arrive as `src`/`mv` fields of a request, which anybody can forge. One counts only when the
+product was shown to that retailer by that version on that surface within the last TAKEN_WITHIN_DAYS days
+(an impression event exists: the same window in which the suggestion history calls a suggestion taken), and
+only once per retailer, product, surface, version and day: a partial unique index on `day` enforces that,
+and inserts skip the rows it refuses, so concurrent requests cannot double count.
 """
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db import transaction
-from django.db.models import Count, Min, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db import DatabaseError, transaction
+from django.db.models import CharField, Count, Min, Q, QuerySet, Value
+from django.db.models.functions import Concat, TruncDate
+from django.utils import timezone
 
 from accounts.models import Retailer
 from catalog.models import Product
 from orders.models import Order, OrderLine
-from recommendations.models import ModelVersion, RecommendationEvent
+from recommendations.models import RecommendationEvent
+
+logger = logging.getLogger(__name__)
 
 Surface = RecommendationEvent.EventSurface
 Kind = RecommendationEvent.Kind
+# The kinds the database stores at most once per retailer, product, surface, version and day.
+FEEDBACK_KINDS = (Kind.CLICK, Kind.ADD)
 
 # A suggestion counts as taken when the product was added or ordered within this many days of being shown.
 TAKEN_WITHIN_DAYS = 14
@@ -58,11 +70,13 @@ def tracking_from_data(data: Mapping[str, str]) -> Tracking | None:
 
 @transaction.atomic
 def events_record(*, retailer: Retailer, events: Iterable[Event]) -> int:
-    """Store a batch of events in one INSERT; returns how many were stored.
+    """Store a batch of events in one INSERT; returns how many were offered.
 
     The events come from rows the caller has just read, so their product and version ids exist; ids taken from
-    a request go through `event_record_tracked`, which checks them.
+    a request go through `event_record_tracked`, which checks them. A click or an add already stored for the
+    same product, surface, version and day is skipped by the database (ON CONFLICT DO NOTHING).
     """
+    now = timezone.now()
     rows = [
         RecommendationEvent(
             retailer=retailer,
@@ -70,35 +84,71 @@ def events_record(*, retailer: Retailer, events: Iterable[Event]) -> int:
             model_version_id=event.model_version_id,
             surface=event.surface,
             kind=event.kind,
+            day=timezone.localdate(now),
         )
         for event in events
     ]
     for row in rows:
         if row.surface not in Surface.values or row.kind not in Kind.values:
             raise ValueError(f"Unknown recommendation event {row.surface!r}/{row.kind!r}")
-    RecommendationEvent.objects.bulk_create(rows)
+    RecommendationEvent.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 
 
-def event_record_tracked(*, retailer: Retailer, product: Product, kind: str, data: Mapping[str, str]) -> bool:
-    """Record one click or add if the request carries tracking fields; returns whether it did.
-
-    The one-liner for any view that adds to the basket or opens a product from a recommendation surface. A
-    version id that no longer exists (pruned, or made up) is stored as NULL instead of failing the foreign
-    key.
-    """
-    tracking = tracking_from_data(data)
-    if tracking is None:
-        return False
-    version_id = tracking.model_version_id
-    if version_id is not None and not ModelVersion.objects.filter(pk=version_id).exists():
-        version_id = None
-    events_record(
+def _was_shown(*, retailer: Retailer, product: Product, tracking: Tracking, since: datetime) -> bool:
+    return RecommendationEvent.objects.filter(
         retailer=retailer,
-        events=[
-            Event(product_id=product.pk, surface=tracking.surface, kind=kind, model_version_id=version_id)
-        ],
-    )
+        product=product,
+        surface=tracking.surface,
+        model_version_id=tracking.model_version_id,
+        kind=Kind.IMPRESSION,
+        created_at__gte=since,
+    ).exists()
+
+
+def _feedback_recorded_today(*, retailer: Retailer, product: Product, tracking: Tracking, kind: str) -> bool:
+    return RecommendationEvent.objects.filter(
+        retailer=retailer,
+        product=product,
+        surface=tracking.surface,
+        model_version_id=tracking.model_version_id,
+        kind=kind,
+        day=timezone.localdate(),
+    ).exists()
+
+
+def event_record_tracked(*, retailer: Retailer, product: Product, kind: str, data: Mapping[str, str]) -> bool:
+    """Record one click or add if the request's tracking fields name a suggestion this retailer was shown;
+    returns whether it was recorded now.
+
+    The one-liner for any view that adds to the basket or opens a product from a recommendation surface. It
+    never raises for a database error: the retailer's action has already happened and must not fail because
+    its feedback could not be stored. The returned flag comes from a check made before the insert; two
+    exactly simultaneous requests may both see True, while the unique index stores one row.
+    """
+    if kind not in FEEDBACK_KINDS:
+        raise ValueError(f"Only clicks and adds are tracked from a request, not {kind!r}")
+    tracking = tracking_from_data(data)
+    # Without a version there is no impression to check the claim against.
+    if tracking is None or tracking.model_version_id is None:
+        return False
+    since = timezone.now() - timedelta(days=TAKEN_WITHIN_DAYS)
+    try:
+        with transaction.atomic():
+            if not _was_shown(retailer=retailer, product=product, tracking=tracking, since=since):
+                return False
+            if _feedback_recorded_today(retailer=retailer, product=product, tracking=tracking, kind=kind):
+                return False
+            event = Event(
+                product_id=product.pk,
+                surface=tracking.surface,
+                kind=kind,
+                model_version_id=tracking.model_version_id,
+            )
+            events_record(retailer=retailer, events=[event])
+    except DatabaseError as error:
+        logger.warning("feedback %s of product %s not recorded: %s", kind, product.pk, error)
+        return False
     return True
 
 
@@ -128,10 +178,10 @@ def _shown_per_day(*, retailer: Retailer) -> QuerySet:
     # person means by "suggested to me".
     return (
         RecommendationEvent.objects.filter(retailer=retailer, kind=Kind.IMPRESSION)
-        .annotate(day=TruncDate("created_at"))
-        .values("day", "product_id", "surface", "model_version_id")
+        .annotate(shown_on=TruncDate("created_at"))
+        .values("shown_on", "product_id", "surface", "model_version_id")
         .annotate(first_shown_at=Min("created_at"), times_shown=Count("id"))
-        .order_by("-day", "surface", "first_shown_at", "product_id")
+        .order_by("-shown_on", "surface", "first_shown_at", "product_id")
     )
 
 
@@ -205,12 +255,18 @@ class SurfaceRates:
 
 
 def feedback_rates(*, events: QuerySet[RecommendationEvent]) -> list[SurfaceRates]:
-    """Click-through and add-to-basket rates per model version and surface, in one grouped query."""
+    """Click-through and add-to-basket rates per model version and surface, in one grouped query.
+
+    Clicks and adds count at most once per retailer, product and day (the database keeps one), so impressions
+    are counted on the same grain: a dashboard reloaded ten times in a day is one showing, not ten, and a rate
+    is the share of daily showings that were clicked or added.
+    """
+    showing = Concat("retailer_id", Value(":"), "product_id", Value(":"), "day", output_field=CharField())
     rows = (
         events.order_by()
         .values("model_version_id", "surface")
         .annotate(
-            impressions=Count("id", filter=Q(kind=Kind.IMPRESSION)),
+            impressions=Count(showing, distinct=True, filter=Q(kind=Kind.IMPRESSION)),
             clicks=Count("id", filter=Q(kind=Kind.CLICK)),
             adds=Count("id", filter=Q(kind=Kind.ADD)),
         )

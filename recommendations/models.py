@@ -4,8 +4,36 @@ Web pages and API endpoints only ever read rows of the single `active` ModelVers
 of a new version beside it and flip the pointer in one transaction (see services.model_version_activate).
 """
 
-from django.db import models
-from django.db.models import Q
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import models, router, transaction
+from django.db.models import ProtectedError, Q
+from django.utils import timezone
+
+
+def _refuse_deleting_active(version_ids: Iterable[int]) -> None:
+    """Raise ProtectedError when any of these versions is active, holding their rows locked until commit.
+
+    Every page reads the active version's rows: deleting them, or it, would empty the portal at once. All the
+    versions are locked, not only the active ones, so a concurrent activation (model_version_activate locks
+    the same row) either finishes first and is seen here, or waits until this deletion has committed.
+    """
+    locked = ModelVersion._base_manager.select_for_update().filter(pk__in=list(version_ids)).order_by("pk")
+    active = [version for version in locked if version.status == ModelVersion.Status.ACTIVE]
+    if active:
+        raise ProtectedError(
+            f"v{active[0].pk} is the active model version: it and its rows cannot be deleted. "
+            "Activate or roll back to another version first.",
+            set(active),
+        )
+
+
+class ModelVersionQuerySet(models.QuerySet):
+    def delete(self) -> tuple[int, dict[str, int]]:
+        with transaction.atomic(using=self.db):
+            _refuse_deleting_active(self.values_list("pk", flat=True))
+            return super().delete()
 
 
 class ModelVersion(models.Model):
@@ -39,6 +67,8 @@ class ModelVersion(models.Model):
     # Rows and artifacts of old versions are deleted after a retention count; the record and metrics stay.
     pruned_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ModelVersionQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
@@ -51,6 +81,11 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} v{self.pk} ({self.get_status_display()})"
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        with transaction.atomic(using=kwargs.get("using") or router.db_for_write(type(self), instance=self)):
+            _refuse_deleting_active([self.pk])
+            return super().delete(*args, **kwargs)
 
 
 class TrainingRun(models.Model):
@@ -98,7 +133,34 @@ class Surface(models.TextChoices):
     NEW_FOR_YOU = "new_for_you", "New for you"
 
 
-class Recommendation(models.Model):
+class VersionRowQuerySet(models.QuerySet):
+    def delete(self) -> tuple[int, dict[str, int]]:
+        with transaction.atomic(using=self.db):
+            _refuse_deleting_active(self.order_by().values_list("model_version_id", flat=True).distinct())
+            return super().delete()
+
+
+class VersionRow(models.Model):
+    """A row precomputed for one ModelVersion: those of the active version cannot be deleted through the ORM.
+
+    The guard sits on `delete()` of the instance and of the default manager's querysets, not on a pre_delete
+    signal: a signal receiver would make Django load every row into memory before deleting a pruned version
+    or a product. Cascades (deleting a retailer or a product drops its rows) and the pipeline's own in-place
+    replacement of one retailer's rows (services._delete_version_rows, a raw delete) stay allowed.
+    """
+
+    objects = VersionRowQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        with transaction.atomic(using=kwargs.get("using") or router.db_for_write(type(self), instance=self)):
+            _refuse_deleting_active([self.model_version_id])
+            return super().delete(*args, **kwargs)
+
+
+class Recommendation(VersionRow):
     # Every lookup starts with the version, so the composite unique index below serves it.
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.CASCADE, related_name="+", db_index=False
@@ -124,7 +186,7 @@ class Recommendation(models.Model):
         return f"{self.surface} #{self.rank} for retailer {self.retailer_id}: product {self.product_id}"
 
 
-class ReorderPrediction(models.Model):
+class ReorderPrediction(VersionRow):
     # Every lookup starts with the version, so the composite unique index below serves it.
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.CASCADE, related_name="+", db_index=False
@@ -153,7 +215,7 @@ class ReorderPrediction(models.Model):
         return f"Product {self.product_id} due {self.expected_date} for retailer {self.retailer_id}"
 
 
-class ProductAssociation(models.Model):
+class ProductAssociation(VersionRow):
     # Every lookup starts with the version, so the composite unique index below serves it.
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.CASCADE, related_name="+", db_index=False
@@ -182,7 +244,7 @@ class ProductAssociation(models.Model):
         return f"{self.product_id} -> {self.other_id} (lift {self.lift:.2f})"
 
 
-class SimilarProduct(models.Model):
+class SimilarProduct(VersionRow):
     # Every lookup starts with the version, so the composite unique index below serves it.
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.CASCADE, related_name="+", db_index=False
@@ -204,7 +266,7 @@ class SimilarProduct(models.Model):
         return f"{self.product_id} ~ {self.other_id} ({self.similarity:.2f})"
 
 
-class ItemVector(models.Model):
+class ItemVector(VersionRow):
     """One product's embedding for live basket completion: float32 bytes, `dimensions` long."""
 
     # Every lookup starts with the version, so the composite unique index below serves it.
@@ -247,13 +309,97 @@ class RecommendationEvent(models.Model):
     surface = models.CharField(max_length=16, choices=EventSurface.choices)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The day of `created_at` in TIME_ZONE, stored so the database itself can allow one click and one add
+    # per product, surface, version and day (see the constraint below).
+    day = models.DateField(default=timezone.localdate)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["model_version", "surface", "kind"]),
             models.Index(fields=["retailer", "-created_at"]),
+            # A click or an add is checked against this retailer's impressions of this product.
+            models.Index(fields=["retailer", "product", "-created_at"], name="recevent_shown_lookup"),
+        ]
+        constraints = [
+            # Reloading a link or re-posting a form must not inflate the rates; concurrent requests insert
+            # with ON CONFLICT DO NOTHING against this index, so two at once still count once.
+            models.UniqueConstraint(
+                fields=["retailer", "product", "surface", "model_version", "kind", "day"],
+                condition=Q(kind__in=["click", "add"], model_version__isnull=False),
+                name="recevent_one_feedback_a_day",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.surface} by retailer {self.retailer_id}"
+
+
+class TaskOutbox(models.Model):
+    """A task to run on a Celery worker, written in the same transaction as the work that asks for it.
+
+    The request that writes it tries to publish it once after commit; whatever that could not publish (Redis
+    down or hung) is published by the periodic `deliver_outbox` task. A row is done only when a worker has
+    RUN the task (`completed_at`, recorded by the worker's task signals, smartbasket/celery.py): a message
+    that a restarted Redis forgot, or that a killed worker held unacknowledged, is published again with the
+    same task id after a redelivery delay. Tasks queued this way are idempotent, so a duplicate is harmless.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending (not published yet)"
+        PUBLISHED = "published", "Published, not run yet"
+        SUCCEEDED = "succeeded", "Completed"
+        FAILED = "failed", "Failed (after its retries)"
+        GIVEN_UP = "given_up", "Given up (published too often, never run)"
+
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    # The id of the request that queued it, sent as a task header so the worker's log lines carry it.
+    request_id = models.CharField(max_length=64, blank=True)
+    # Chosen when the row is written, so callers can record it (TrainingRun) before anything is published;
+    # every (re)publish reuses it, so the worker's completion matches whichever copy ran.
+    celery_task_id = models.CharField(max_length=255, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # A deliverer leases a row by a conditional update of this column; the lease outlives a hung publish.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    # Publish attempts, failed ones included; `publishes` counts the ones the broker accepted.
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Why the last publish failed, or why the row was given up.
+    last_error = models.TextField(blank=True)
+    # When it was last published to the broker.
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    publishes = models.PositiveIntegerField(default=0)
+    # A published row that no worker has completed by then is published again (services.OUTBOX_* rules).
+    redeliver_at = models.DateTimeField(null=True, blank=True)
+    # When a worker finished the task: succeeded, or failed for good (its retries spent) with `task_error`.
+    completed_at = models.DateTimeField(null=True, blank=True)
+    task_error = models.TextField(blank=True)
+    # Published the maximum number of times without ever completing: no longer published, shown to staff.
+    gave_up_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "task outbox entry"
+        verbose_name_plural = "task outbox"
+        indexes = [
+            # The deliverer scans only the (few) open rows; the pruner scans completed ones by age.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(completed_at__isnull=True, gave_up_at__isnull=True),
+                name="taskoutbox_open",
+            ),
+            models.Index(fields=["completed_at"], name="taskoutbox_completed_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}{tuple(self.args)} ({self.state.value})"
+
+    @property
+    def state(self) -> "TaskOutbox.State":
+        if self.completed_at is not None:
+            return self.State.FAILED if self.task_error else self.State.SUCCEEDED
+        if self.gave_up_at is not None:
+            return self.State.GIVEN_UP
+        return self.State.PUBLISHED if self.delivered_at is not None else self.State.PENDING

@@ -13,7 +13,17 @@ RETRAIN_HARD_LIMIT = 55 * 60
 
 # No automatic retry: a failed run is recorded with its error, and a retry would repeat minutes of training
 # on the same data; the next scheduled or manual run starts afresh.
-@shared_task(bind=True, soft_time_limit=RETRAIN_SOFT_LIMIT, time_limit=RETRAIN_HARD_LIMIT, max_retries=0)
+# The task outbox publishes a retrain again only when no worker completed it within its hard limit and 5
+# minutes (a per-task redelivery delay, not the shorter general one): before that it may still be running.
+# A copy that arrives anyway is harmless: its claim refuses a run that is no longer pending, and
+# training_run_refuse only touches pending runs.
+@shared_task(
+    bind=True,
+    soft_time_limit=RETRAIN_SOFT_LIMIT,
+    time_limit=RETRAIN_HARD_LIMIT,
+    max_retries=0,
+    outbox_redeliver_after=RETRAIN_HARD_LIMIT + 5 * 60,
+)
 def retrain(self, run_id: int) -> int | None:
     try:
         run = services.training_run_execute(run_id=run_id, celery_task_id=self.request.id or "")
@@ -39,3 +49,11 @@ def refresh_retailer(retailer_id: int) -> dict[str, int]:
 @shared_task(soft_time_limit=50 * 60, time_limit=55 * 60)
 def refresh_recent_retailers(hours: int = 2) -> list[int]:
     return services.retailers_refresh_recent(hours=hours)
+
+
+# Beat runs this every 30 s (migration 0003): it publishes what a request could not (Redis down or hung),
+# publishes again what no worker completed within its redelivery delay, gives up rows published too often and
+# prunes completed ones. Rows are claimed by conditional update, so overlapping runs never send one twice.
+@shared_task(soft_time_limit=120, time_limit=150)
+def deliver_outbox() -> dict[str, int]:
+    return {"delivered": services.task_outbox_deliver_pending(), "pruned": services.task_outbox_prune()}

@@ -1,11 +1,33 @@
 #!/usr/bin/env bash
-# Runs the product: migrate, build the demo world once, train once, serve on http://127.0.0.1:8000.
-# Embedded default (no DATABASE_URL / REDIS_URL): SQLite, tasks in-process. With REDIS_URL set a Celery worker
-# and beat run beside the web server and stop with it.
+# Runs the product: migrate, build the demo world once, train once, serve on http://127.0.0.1:8000 (gunicorn,
+# gunicorn.conf.py). Embedded default (no DATABASE_URL / REDIS_URL): SQLite, tasks in-process. With REDIS_URL
+# set a Celery worker and beat run beside the web server and stop with it.
+# The first run writes .env (SMARTBASKET_ENV_FILE) with what it ran with, so manage.py, gunicorn and celery in
+# a fresh shell find the same database, broker and secret key; later runs read it back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export DEBUG="${DEBUG:-true}"
 PY=.venv/bin/python
+ENV_FILE="${SMARTBASKET_ENV_FILE:-.env}"
+
+if [ ! -e "$ENV_FILE" ]; then
+  secret_key=$($PY -c "import secrets; print(secrets.token_urlsafe(50))")
+  (
+    umask 077
+    {
+      echo "# Written by 'make demo' on $(date -u +%Y-%m-%dT%H:%MZ): what it ran with. manage.py, gunicorn and"
+      echo "# celery read this file; a variable set in the environment wins. See .env.example for the others."
+      echo "DEBUG=${DEBUG:-true}"
+      echo "SECRET_KEY=$secret_key"
+      [ -n "${DATABASE_URL:-}" ] && echo "DATABASE_URL=$DATABASE_URL"
+      [ -n "${REDIS_URL:-}" ] && echo "REDIS_URL=$REDIS_URL"
+      true
+    } >"$ENV_FILE"
+  )
+  echo "Wrote $ENV_FILE (DEBUG, SECRET_KEY${DATABASE_URL:+, DATABASE_URL}${REDIS_URL:+, REDIS_URL})."
+fi
+# What .env sets and this shell does not, so the checks below (REDIS_URL) see what Django sees.
+eval "$($PY -c 'from smartbasket.env import shell_exports; print(shell_exports(), end="")')"
+export DEBUG="${DEBUG:-true}"
 
 $PY manage.py migrate --noinput
 
@@ -24,7 +46,12 @@ trap cleanup EXIT
 if [ -n "${REDIS_URL:-}" ]; then
   .venv/bin/celery -A smartbasket worker -Q celery,recommendations --concurrency 1 --loglevel INFO &
   pids+=($!)
-  .venv/bin/celery -A smartbasket beat --loglevel INFO &
+  if [ -n "${DATABASE_URL:-}" ]; then
+    # At most one beat per database, however many demos run against it (smartbasket/beat.py).
+    $PY -m smartbasket.beat --loglevel INFO &
+  else
+    .venv/bin/celery -A smartbasket beat --loglevel INFO &
+  fi
   pids+=($!)
 fi
 
@@ -34,11 +61,15 @@ else
   $PY manage.py retrain
 fi
 
-$PY manage.py shell -c "
+bind="${GUNICORN_BIND:-127.0.0.1:8000}"
+DEMO_URL="http://${bind%%,*}" $PY manage.py shell -c "
+import os
 from orders.demo_world import DEMO_PASSWORD, DEMO_USERNAMES
 print()
-print('SmartBasket is at http://127.0.0.1:8000  (Ctrl-C stops it)')
+print(f'SmartBasket is at {os.environ[\"DEMO_URL\"]}  (Ctrl-C stops it)')
 for role, username in DEMO_USERNAMES.items():
     print(f'  {role:<9} username {username:<14} password {DEMO_PASSWORD}')
 "
-$PY manage.py runserver 127.0.0.1:8000
+# The production server, with DEBUG on: WhiteNoise serves static files straight from the source folders (its
+# finders), so no collectstatic is needed here. Two workers are plenty for one person and SQLite.
+WEB_CONCURRENCY="${WEB_CONCURRENCY:-2}" .venv/bin/gunicorn --config gunicorn.conf.py smartbasket.wsgi:application

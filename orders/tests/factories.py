@@ -3,7 +3,8 @@ from django.utils import timezone
 
 from accounts.tests.factories import RetailerFactory
 from catalog.tests.factories import ProductFactory
-from orders.models import Order, OrderLine
+from orders.models import ImportRun, Order, OrderLine
+from vendors.tests.factories import VendorFactory
 
 
 class OrderFactory(factory.django.DjangoModelFactory):
@@ -30,3 +31,17 @@ class OrderLineFactory(factory.django.DjangoModelFactory):
     quantity = 1
     # The price the product had when ordered, as the portal records it.
     unit_price = factory.LazyAttribute(lambda line: line.product.unit_price)
+
+
+class ImportRunFactory(factory.django.DjangoModelFactory):
+    """A finished import of a small CSV file that created one order and rejected nothing."""
+
+    class Meta:
+        model = ImportRun
+
+    source = "csv"
+    path = factory.Sequence(lambda n: f"/data/import-{n}.csv")
+    sha256 = factory.Sequence(lambda n: f"{n:064x}")
+    vendor = factory.SubFactory(VendorFactory)
+    counts = factory.LazyFunction(lambda: {"orders_created": 1, "rejected_total": 0})
+    duration_seconds = 0.5

@@ -5,13 +5,16 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import DatabaseError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.urls import reverse
 
 from accounts.models import Retailer
+from accounts.tests.factories import UserFactory
 from catalog.models import Category, Product
-from orders.imports import transactions_import
+from orders.imports import ImportFailed, transactions_import
 from orders.models import ImportRun, Order, OrderLine
-from orders.sources import ColumnMapping
+from orders.sources import ColumnMapping, SourceError
 from vendors.models import Vendor
 
 pytestmark = pytest.mark.django_db
@@ -151,27 +154,42 @@ def test_importing_the_same_data_twice_changes_nothing(path, fmt, mapping):
     assert ImportRun.objects.filter(source=fmt).count() == 2
 
 
-def test_a_row_the_database_refuses_rolls_the_whole_import_back(tmp_path):
+def test_a_failure_midway_rolls_the_whole_import_back_and_records_a_failed_run(tmp_path):
     transactions_import(path=FIXTURES / "online_retail_sample.csv", fmt="online-retail")
     before = _snapshot()
-    runs_before = ImportRun.objects.count()
-    poisoned = tmp_path / "poisoned.csv"
-    poisoned.write_text(
-        "Shop,Ticket,When,SKU\n"
-        "Shop A,T1,2024-03-01,COF-1\n"
-        f"Shop A,T1,2024-03-01,{'X' * 65}\n"  # longer than Product.sku: passes the reader, fails the insert
-        "Shop C,T9,2024-03-02,MLK-2\n"
-    )
+    broken = tmp_path / "broken.csv"
+    # Thousands of good lines are staged before line 3002 turns out not to be UTF-8.
+    good = b"".join(b"Shop A,T%d,2024-03-01,COF-1\n" % number for number in range(3000))
+    broken.write_bytes(b"Shop,Ticket,When,SKU\n" + good + b"Shop \xc9,T9,2024-03-02,MLK-2\n")
 
-    with pytest.raises(DatabaseError):
+    with pytest.raises(ImportFailed) as failed:
         transactions_import(
-            path=poisoned,
+            path=broken,
             fmt="csv",
             mapping=ColumnMapping.parse("customer=Shop,order=Ticket,date=When,product=SKU"),
+            vendor_name="Acme Coffee",
         )
 
     assert _snapshot() == before
-    assert ImportRun.objects.count() == runs_before
+    assert isinstance(failed.value.__cause__, SourceError)
+    run = failed.value.run
+    assert run == ImportRun.objects.get(status=ImportRun.Status.FAILED)
+    assert (run.source, run.path, run.vendor, len(run.sha256)) == ("csv", str(broken), None, 64)
+    assert run.error == failed.value.reason
+    assert "line 3002 is not valid utf-8: byte 0xc9 at character 6" in run.error
+    assert 0 < run.counts["rows_read"] < 3000
+    assert ImportRun.objects.get(status=ImportRun.Status.SUCCEEDED).source == "online-retail"
+
+
+def test_a_failed_run_keeps_an_existing_vendor(tmp_path):
+    transactions_import(path=FIXTURES / "online_retail_sample.csv", fmt="online-retail")
+
+    with pytest.raises(ImportFailed):
+        transactions_import(path=tmp_path / "missing.csv", fmt="online-retail")
+
+    run = ImportRun.objects.get(status=ImportRun.Status.FAILED)
+    assert (run.vendor.name, run.sha256) == ("Online Retail (UK)", "")
+    assert run.error.endswith("missing.csv does not exist or is not a file")
 
 
 def test_the_command_reports_rejected_rows_with_line_numbers(tmp_path):
@@ -207,19 +225,63 @@ def test_the_command_refuses_a_csv_without_mapping_and_imports_nothing():
     assert not Order.objects.exists()
 
 
-def test_the_command_turns_a_database_refusal_into_a_clear_error(tmp_path):
-    poisoned = tmp_path / "poisoned.csv"
-    poisoned.write_text(f"Shop,When,SKU\nShop A,2024-03-01,{'X' * 65}\n")
+def test_the_command_turns_a_failed_import_into_a_clear_error(tmp_path):
+    missing = tmp_path / "missing.csv"
+    stdout, stderr = io.StringIO(), io.StringIO()
 
-    with pytest.raises(CommandError, match="Nothing imported, the database refused the data"):
+    with pytest.raises(CommandError) as refused:
         call_command(
-            "import_transactions",
-            str(poisoned),
-            "--format",
-            "csv",
-            "--map",
-            "customer=Shop,date=When,product=SKU",
-            "--no-progress",
+            "import_transactions", str(missing), "--format", "online-retail", stdout=stdout, stderr=stderr
         )
 
+    run = ImportRun.objects.get()
+    assert str(refused.value) == (
+        f"Nothing imported: {missing} does not exist or is not a file\n"
+        f"The attempt is recorded as failed import run #{run.pk}."
+    )
+    assert "Traceback" not in stdout.getvalue() + stderr.getvalue()
     assert not Retailer.objects.exists()
+
+
+def test_the_command_refuses_an_unwritable_rejects_file_clearly(tmp_path):
+    with pytest.raises(CommandError, match="cannot write the rejects file"):
+        call_command(
+            "import_transactions",
+            str(FIXTURES / "online_retail_sample.csv"),
+            "--format",
+            "online-retail",
+            "--rejects",
+            str(tmp_path / "no-such-folder" / "rejects.tsv"),
+        )
+
+    assert not Order.objects.exists()
+
+
+def test_the_admin_lists_failed_runs_with_their_reason(client, tmp_path):
+    with pytest.raises(ImportFailed):
+        transactions_import(path=tmp_path / "missing.csv", fmt="online-retail")
+    client.force_login(UserFactory(staff_member=True))
+
+    listed = client.get(reverse("admin:orders_importrun_changelist"), {"status__exact": "failed"})
+    detail = client.get(reverse("admin:orders_importrun_change", args=[ImportRun.objects.get().pk]))
+
+    assert listed.status_code == detail.status_code == 200
+    assert "missing.csv does not exist or is not a file" in listed.content.decode()
+    assert "Failed" in listed.content.decode()
+    assert "missing.csv does not exist or is not a file" in detail.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_marks_the_runs_recorded_before_it_succeeded():
+    executor = MigrationExecutor(connection)
+    executor.migrate([("orders", "0002_import_run")])
+    old_apps = executor.loader.project_state([("orders", "0002_import_run")]).apps
+    vendor = old_apps.get_model("vendors", "Vendor").objects.create(name="Old", slug="old")
+    old_apps.get_model("orders", "ImportRun").objects.create(
+        source="csv", path="/old.csv", sha256="0" * 64, vendor=vendor, duration_seconds=1.0
+    )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert list(ImportRun.objects.values_list("path", "status", "error")) == [("/old.csv", "succeeded", "")]

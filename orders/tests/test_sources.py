@@ -8,16 +8,23 @@ import pytest
 
 from orders.sources import (
     ColumnMapping,
+    FieldLimits,
     RejectedRow,
     SkippedRow,
     SourceError,
     TransactionRow,
+    normalise_key,
     read_transactions,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GENERIC_MAPPING = ColumnMapping.parse(
     "customer=Shop,order=Ticket,date=When,product=SKU,description=Item,quantity=Qty,price=Price,category=Section"
+)
+RETAIL_HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+RETAIL_LINE = "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+SMALL_LIMITS = FieldLimits(
+    customer=5, order=8, product=8, category=6, country=14, quantity=100, price_digits=4, price_places=2
 )
 
 
@@ -164,3 +171,196 @@ def test_a_mapping_naming_absent_columns_is_refused():
 def test_a_bad_mapping_spec_is_refused(spec, message):
     with pytest.raises(SourceError, match=message):
         ColumnMapping.parse(spec)
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ("17850.0", "17850"),
+        (" 17850.00 ", "17850"),
+        ("17850", "17850"),
+        ("0042", "0042"),
+        ("17850.5", "17850.5"),
+        ("C536379", "C536379"),
+        ("Shop A", "Shop A"),
+    ],
+)
+def test_normalise_key_writes_integer_ids_one_way(raw, key):
+    assert normalise_key(raw) == key
+
+
+def test_every_reader_normalises_customer_and_order_keys_the_same_way(tmp_path):
+    retail = tmp_path / "retail.csv"
+    retail.write_text(
+        RETAIL_HEADER
+        + "536365.0,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"
+        + RETAIL_LINE
+    )
+    generic = tmp_path / "generic.csv"
+    generic.write_text("cust,ticket,day,sku\n17850.0,536365.0,2024-01-05,A\n17850,536365,2024-01-05,A\n")
+    mapping = ColumnMapping.parse("customer=cust,order=ticket,date=day,product=sku")
+
+    keys = {
+        (row.customer, row.order)
+        for rows in (
+            read_transactions(retail, "online-retail"),
+            read_transactions(generic, "csv", mapping=mapping),
+        )
+        for row in rows
+    }
+
+    assert keys == {("17850", "536365")}
+
+
+def test_instacart_normalises_user_and_order_ids(tmp_path):
+    for path in (FIXTURES / "instacart").iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    orders = tmp_path / "orders.csv"
+    orders.write_text(orders.read_text().replace("2539329,1,", "2539329.0,1.0,"))
+    prior = tmp_path / "order_products__prior.csv"
+    prior.write_text(prior.read_text().replace("2539329,196,", "2539329.0,196,"))
+
+    rows = list(read_transactions(tmp_path, "instacart"))
+
+    assert list(read_transactions(FIXTURES / "instacart", "instacart")) == rows
+
+
+def test_an_unterminated_quote_is_rejected_and_does_not_swallow_the_next_lines(tmp_path):
+    path = tmp_path / "retail.csv"
+    path.write_text(
+        RETAIL_HEADER
+        + RETAIL_LINE
+        + '536366,22633,"HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,United Kingdom\n'
+        + RETAIL_LINE.replace("536365", "536367")
+        + '536368,22633,"HAND WARMER'
+    )
+
+    transactions, _skipped, rejected = _by_type(list(read_transactions(path, "online-retail")))
+
+    assert [row.line_no for row in transactions] == [2, 4]
+    assert [(row.line_no, row.reason) for row in rejected] == [
+        (3, "unterminated quote: a quoted field must close on its own line"),
+        (5, "unterminated quote: a quoted field must close on its own line"),
+    ]
+    assert rejected[0].raw.startswith('536366,22633,"HAND WARMER,6,')
+
+
+def test_a_quoted_field_with_commas_and_doubled_quotes_is_still_read(tmp_path):
+    path = tmp_path / "retail.csv"
+    path.write_text(RETAIL_HEADER + '536365,85123A,"HEART, ""RED""",6,2010-12-01 08:26:00,2.55,17850,UK\r\n')
+
+    (row,) = read_transactions(path, "online-retail")
+
+    assert (row.description, row.country) == ('HEART, "RED"', "UK")
+
+
+def test_a_nul_byte_rejects_its_line_naming_the_column(tmp_path):
+    path = tmp_path / "retail.csv"
+    path.write_text(RETAIL_HEADER + RETAIL_LINE.replace("HEART", "HE\x00ART") + RETAIL_LINE)
+
+    transactions, _skipped, rejected = _by_type(list(read_transactions(path, "online-retail")))
+
+    assert [row.line_no for row in transactions] == [3]
+    assert [(row.line_no, row.reason) for row in rejected] == [(2, "NUL byte in column 3 (Description)")]
+    assert "\x00" not in rejected[0].raw
+    assert "HE\\x00ART" in rejected[0].raw
+
+
+def test_a_byte_the_encoding_cannot_read_names_its_line(tmp_path):
+    path = tmp_path / "retail.csv"
+    path.write_bytes(
+        (RETAIL_HEADER + RETAIL_LINE).encode() + RETAIL_LINE.replace("HEART", "CŒUR").encode("cp1252")
+    )
+
+    with pytest.raises(SourceError, match=r"line 3 is not valid utf-8: byte 0x8c at character 16"):
+        list(read_transactions(path, "online-retail"))
+
+    rows = list(read_transactions(path, "online-retail", encoding="cp1252"))
+    assert rows[1].description == "CŒUR"
+
+
+def test_a_utf8_byte_order_mark_is_dropped(tmp_path):
+    path = tmp_path / "retail.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + (RETAIL_HEADER + RETAIL_LINE).encode())
+
+    assert [row.line_no for row in read_transactions(path, "online-retail")] == [2]
+
+
+@pytest.mark.parametrize("content", [b"", gzip.compress(b""), b"\n \n\t\r\n"])
+@pytest.mark.parametrize("fmt", ["online-retail", "csv"])
+def test_an_empty_file_is_said_to_be_empty(tmp_path, content, fmt):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(content)
+
+    with pytest.raises(SourceError, match="is empty: no header and no data"):
+        list(read_transactions(path, fmt, mapping=ColumnMapping.parse("customer=a,date=b,product=c")))
+
+
+def test_a_header_alone_is_not_empty_but_has_no_rows(tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text(RETAIL_HEADER)
+
+    assert list(read_transactions(path, "online-retail")) == []
+
+
+def test_rows_beyond_the_limits_are_rejected_with_the_reason(tmp_path):
+    path = tmp_path / "retail.csv"
+    path.write_text(
+        RETAIL_HEADER
+        + "1,85123A,HEART,6,2010-12-01 08:26:00,2.55,12345,United Kingdom\n"
+        + "2,85123A,HEART,6,2010-12-01 08:26:00,2.55,123456,United Kingdom\n"
+        + "3,85123A,HEART,101,2010-12-01 08:26:00,2.55,12345,United Kingdom\n"
+        + "4,85123A,HEART,6,2010-12-01 08:26:00,99.995,12345,United Kingdom\n"
+        + "5,85123A,HEART,6,2010-12-01 08:26:00,99.994,12345,United Kingdom\n"
+        + "123456789,85123A,HEART,6,2010-12-01 08:26:00,2.55,12345,United Kingdom\n"
+        + "7,85123AAAA,HEART,6,2010-12-01 08:26:00,2.55,12345,United Kingdom\n"
+        + "8,85123A,HEART,6,2010-12-01 08:26:00,2.55,12345,United Kingdom!\n"
+    )
+
+    transactions, _skipped, rejected = _by_type(
+        list(read_transactions(path, "online-retail", limits=SMALL_LIMITS))
+    )
+
+    assert [row.line_no for row in transactions] == [2, 6]
+    assert [(row.line_no, row.reason) for row in rejected] == [
+        (3, "customer '123456' has 6 characters, more than the 5 stored"),
+        (4, "quantity 101 is above the largest quantity stored (100)"),
+        (5, "price 99.995 is above the largest price stored (99.99)"),
+        (7, "order '123456789' has 9 characters, more than the 8 stored"),
+        (8, "product '85123AAAA' has 9 characters, more than the 8 stored"),
+        (9, "country 'United Kingdom!' has 15 characters, more than the 14 stored"),
+    ]
+    assert len(list(read_transactions(path, "online-retail"))) == 8  # without limits nothing is rejected
+
+
+def test_generic_csv_rejects_a_category_level_beyond_the_limit(tmp_path):
+    path = tmp_path / "sales.csv"
+    path.write_text("c,o,d,p,cat\nX,1,2024-01-05,A,Drinks / Coffee\nX,1,2024-01-05,B,Drinks / Coffees\n")
+    mapping = ColumnMapping.parse("customer=c,order=o,date=d,product=p,category=cat")
+
+    rows = list(read_transactions(path, "csv", mapping=mapping, limits=SMALL_LIMITS))
+
+    assert isinstance(rows[0], TransactionRow)
+    assert (rows[1].line_no, rows[1].reason) == (
+        3,
+        "category 'Coffees' has 7 characters, more than the 6 stored",
+    )
+
+
+def test_instacart_rejects_impossible_order_times_with_their_lines(tmp_path):
+    for path in (FIXTURES / "instacart").iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    orders = tmp_path / "orders.csv"
+    lines = orders.read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace(",07,15.0", ",07,inf")
+    lines[3] = lines[3].replace(",12,21.0", ",99,21.0")
+    lines[4] = lines[4].replace(",08,14.0", ",08,1e9")
+    orders.write_text("".join(lines))
+
+    _transactions, _skipped, rejected = _by_type(list(read_transactions(tmp_path, "instacart")))
+
+    assert [(row.line_no, row.reason) for row in rejected][:3] == [
+        (3, "orders.csv: days_since_prior_order inf is not a positive number of days"),
+        (4, "orders.csv: order_hour_of_day 99 is not between 0 and 23"),
+        (5, "orders.csv: days_since_prior_order: the user's orders would run past the year 9999"),
+    ]

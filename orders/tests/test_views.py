@@ -13,7 +13,7 @@ from catalog.tests.factories import ProductFactory
 from orders.models import Order, OrderLine
 from orders.tests.factories import OrderFactory, OrderLineFactory
 from recommendations.models import RecommendationEvent
-from recommendations.tests.factories import ProductAssociationFactory
+from recommendations.tests.factories import ProductAssociationFactory, RecommendationEventFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -104,12 +104,13 @@ def test_adding_on_the_basket_page_returns_the_basket_partial(shop: Client, bask
 
 def test_adding_records_a_tracked_add_event(shop: Client, user) -> None:
     product = ProductFactory()
+    shown = RecommendationEventFactory(retailer=user.retailer, product=product, surface="basket")
     shop.post(
         reverse("orders:basket_add"),
-        {"product": product.pk, "quantity": "1", "src": "basket", "mv": ""},
+        {"product": product.pk, "quantity": "1", "src": "basket", "mv": shown.model_version_id},
         **HTMX,
     )
-    event = RecommendationEvent.objects.get()
+    event = RecommendationEvent.objects.get(kind="add")
     assert (event.retailer, event.product, event.surface, event.kind) == (
         user.retailer,
         product,

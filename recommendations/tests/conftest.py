@@ -20,7 +20,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in this thread while it is
+# open, and Django cannot run an async view (the health checks) from a thread with a running loop.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
@@ -45,7 +47,7 @@ def screenshots_dir(settings) -> Path:
 @pytest.fixture
 def beat_schedule(db) -> dict[str, PeriodicTask]:
     """The enabled periodic tasks by task name. Re-created here because transactional tests flush the rows
-    the migration made."""
-    migration = importlib.import_module("recommendations.migrations.0002_beat_schedule")
-    migration.create_schedule(apps, None)
+    the migrations made."""
+    for name in ("0002_beat_schedule", "0003_task_outbox"):
+        importlib.import_module(f"recommendations.migrations.{name}").create_schedule(apps, None)
     return {entry.task: entry for entry in PeriodicTask.objects.filter(enabled=True)}

@@ -7,12 +7,15 @@ from accounts.tests.factories import RetailerFactory
 from catalog.tests.factories import ProductFactory
 from recommendations import explanations
 from recommendations.models import (
+    ItemVector,
     ModelVersion,
     ProductAssociation,
     Recommendation,
     RecommendationEvent,
     ReorderPrediction,
     SimilarProduct,
+    TaskOutbox,
+    TrainingRun,
 )
 
 
@@ -138,3 +141,40 @@ class SimilarProductFactory(factory.django.DjangoModelFactory):
     other = factory.SubFactory(ProductFactory)
     similarity = 0.8
     rank = 0
+
+
+class TrainingRunFactory(factory.django.DjangoModelFactory):
+    """A manual retrain that finished and produced the active version."""
+
+    class Meta:
+        model = TrainingRun
+
+    model_version = factory.LazyFunction(_active_version)
+    status = TrainingRun.Status.SUCCEEDED
+    trigger = TrainingRun.Trigger.MANUAL
+    started_at = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=5))
+    finished_at = factory.LazyFunction(timezone.now)
+    duration = 300.0
+
+
+class ItemVectorFactory(factory.django.DjangoModelFactory):
+    """A product's 4-dimensional float32 embedding in the active version."""
+
+    class Meta:
+        model = ItemVector
+
+    model_version = factory.LazyFunction(_active_version)
+    product = factory.SubFactory(ProductFactory)
+    vector = bytes(16)
+    dimensions = 4
+
+
+class TaskOutboxFactory(factory.django.DjangoModelFactory):
+    """A retailer refresh that was queued and is still waiting to be published."""
+
+    class Meta:
+        model = TaskOutbox
+
+    task_name = "recommendations.tasks.refresh_retailer"
+    args = factory.LazyFunction(lambda: [1])
+    celery_task_id = factory.Sequence(lambda n: f"outbox-task-{n}")

@@ -1,9 +1,11 @@
+from pathlib import Path
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from accounts.tests.factories import RetailerFactory, UserFactory
-from recommendations.models import ModelVersion, TrainingRun
+from recommendations.models import ModelVersion, Recommendation, TrainingRun
 from recommendations.tests.factories import (
     ModelVersionFactory,
     RecommendationFactory,
@@ -94,3 +96,126 @@ def test_retailer_members_cannot_reach_the_pipeline_admin(client: Client) -> Non
         assert client.get(reverse(name)).status_code == 302
     assert client.post(reverse("admin:recommendations_retrain")).status_code == 302
     assert not TrainingRun.objects.exists()
+
+
+# Versions and runs are read-only records; only versions that no longer serve can be deleted
+
+
+def _artifact(settings, version: ModelVersion) -> Path:
+    directory = Path(settings.ARTIFACTS_DIR) / str(version.pk)
+    directory.mkdir(parents=True)
+    (directory / "params.json").write_text("{}")
+    ModelVersion.objects.filter(pk=version.pk).update(artifact_path=str(directory))
+    return directory
+
+
+def _delete_selected(staff: Client, versions: list[ModelVersion], *, confirm: bool):
+    data = {"action": "delete_selected", "_selected_action": [version.pk for version in versions]}
+    if confirm:
+        data["post"] = "yes"
+    return staff.post(reverse("admin:recommendations_modelversion_changelist"), data, follow=True)
+
+
+def test_staff_cannot_delete_the_active_version_from_its_delete_page(staff: Client) -> None:
+    active = ModelVersionFactory()
+    RecommendationFactory(model_version=active)
+    url = reverse("admin:recommendations_modelversion_delete", args=[active.pk])
+
+    assert staff.get(url).status_code == 403
+    assert staff.post(url, {"post": "yes"}).status_code == 403
+    change_page = staff.get(reverse("admin:recommendations_modelversion_change", args=[active.pk]))
+    assert url not in change_page.content.decode()
+    assert ModelVersion.objects.filter(pk=active.pk).exists()
+    assert Recommendation.objects.filter(model_version=active).exists()
+
+
+def test_bulk_delete_refuses_a_selection_with_the_active_version_and_says_why(staff: Client) -> None:
+    active = ModelVersionFactory()
+    retired = ModelVersionFactory(status=ModelVersion.Status.RETIRED)
+
+    response = _delete_selected(staff, [active, retired], confirm=True)
+
+    [message] = [str(message) for message in response.context["messages"]]
+    assert message.startswith(f"v{active.pk} (active) cannot be deleted")
+    assert "activate or roll back to another one first" in response.content.decode()
+    assert ModelVersion.objects.filter(pk__in=[active.pk, retired.pk]).count() == 2
+
+
+def test_a_retired_version_is_deleted_from_the_admin_with_its_rows_and_artifact(
+    staff: Client, settings, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    settings.ARTIFACTS_DIR = tmp_path / "artifacts"
+    ModelVersionFactory()
+    retired = ModelVersionFactory(status=ModelVersion.Status.RETIRED, row_counts={"for_you": 1})
+    artifact = _artifact(settings, retired)
+    RecommendationFactory(model_version=retired)
+
+    confirmation = _delete_selected(staff, [retired], confirm=False).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _delete_selected(staff, [retired], confirm=True)
+
+    assert "1 precomputed row and its artifact files" in confirmation
+    assert "Successfully deleted 1 model version" in response.content.decode()
+    assert not ModelVersion.objects.filter(pk=retired.pk).exists()
+    assert not Recommendation.objects.filter(model_version_id=retired.pk).exists()
+    assert not artifact.exists()
+
+
+def test_a_failed_version_is_deleted_from_its_delete_page(
+    staff: Client, settings, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    settings.ARTIFACTS_DIR = tmp_path / "artifacts"
+    failed = ModelVersionFactory(status=ModelVersion.Status.FAILED)
+    artifact = _artifact(settings, failed)
+    url = reverse("admin:recommendations_modelversion_delete", args=[failed.pk])
+
+    assert staff.get(url).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(url, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not ModelVersion.objects.filter(pk=failed.pk).exists()
+    assert not artifact.exists()
+
+
+def test_the_version_page_is_view_only_and_saving_changes_nothing(staff: Client) -> None:
+    version = ModelVersionFactory(decision="Promoted: first version.")
+    url = reverse("admin:recommendations_modelversion_change", args=[version.pk])
+
+    page = staff.get(url)
+    response = staff.post(url, {"status": "failed", "decision": "edited", "kind": "other"})
+
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "Promoted: first version." in body
+    assert 'name="decision"' not in body and 'name="status"' not in body and 'name="_save"' not in body
+    assert response.status_code == 403
+    version.refresh_from_db()
+    assert (version.status, version.decision, version.kind) == (
+        "active",
+        "Promoted: first version.",
+        "hybrid",
+    )
+
+
+def test_training_runs_are_view_only_and_cannot_be_deleted(staff: Client) -> None:
+    run = TrainingRun.objects.create(status=TrainingRun.Status.SUCCEEDED, log="trained")
+    change = reverse("admin:recommendations_trainingrun_change", args=[run.pk])
+    delete = reverse("admin:recommendations_trainingrun_delete", args=[run.pk])
+
+    page = staff.get(change).content.decode()
+
+    assert "trained" in page and 'name="log"' not in page and delete not in page
+    assert staff.post(change, {"status": "failed", "log": "edited"}).status_code == 403
+    assert staff.post(delete, {"post": "yes"}).status_code == 403
+    run.refresh_from_db()
+    assert (run.status, run.log) == ("succeeded", "trained")
+
+
+def test_the_version_actions_still_work_on_a_view_only_list(staff: Client) -> None:
+    ModelVersionFactory()
+
+    body = staff.get(reverse("admin:recommendations_modelversion_changelist")).content.decode()
+
+    assert 'value="activate_selected"' in body and 'value="delete_selected"' in body
+    assert "Retrain now" in body

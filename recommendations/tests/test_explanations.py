@@ -38,6 +38,10 @@ def version(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Mo
         build_world(retailers=30)
         run = services.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST})
         yield services.training_run_execute(run_id=run.pk).model_version
+        # The active version cannot be deleted (models._refuse_deleting_active): retire it first.
+        ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).update(
+            status=ModelVersion.Status.RETIRED
+        )
         for model in (TrainingRun, ModelVersion, OrderLine, Order, Product, Category, Vendor, Retailer):
             model.objects.all().delete()
     settings.ARTIFACTS_DIR = previous

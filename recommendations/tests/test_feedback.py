@@ -1,8 +1,11 @@
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.contrib import admin
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -10,6 +13,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from catalog.tests.factories import ProductFactory
+from orders.models import OrderLine
 from orders.tests.factories import OrderFactory, OrderLineFactory
 from recommendations import admin_feedback
 from recommendations.feedback import (
@@ -85,32 +89,36 @@ def test_tracking_fields_are_read_leniently(data: dict, expected: Tracking | Non
     assert tracking_from_data(data) == expected
 
 
-def test_a_tracked_add_is_recorded_with_its_surface_and_version(retailer, version) -> None:
+def test_a_tracked_add_of_a_shown_product_is_recorded_with_its_surface_and_version(retailer, version) -> None:
     product = ProductFactory()
+    RecommendationEventFactory(retailer=retailer, product=product, surface="similar", model_version=version)
 
     recorded = event_record_tracked(
         retailer=retailer, product=product, kind="add", data={"src": "similar", "mv": str(version.pk)}
     )
 
     assert recorded
-    event = RecommendationEvent.objects.get()
-    assert (event.product, event.surface, event.kind, event.model_version) == (
+    event = RecommendationEvent.objects.get(kind="add")
+    assert (event.product, event.surface, event.kind, event.model_version, event.day) == (
         product,
         "similar",
         "add",
         version,
+        timezone.localdate(),
     )
 
 
-def test_a_tracked_event_naming_a_missing_version_keeps_the_event_without_it(retailer) -> None:
+@pytest.mark.parametrize("mv", ["999999", "", "9" * 30])
+def test_a_tracked_event_without_an_existing_version_is_not_recorded(retailer, version, mv: str) -> None:
     product = ProductFactory()
+    RecommendationEventFactory(retailer=retailer, product=product, model_version=version)
 
-    event_record_tracked(
-        retailer=retailer, product=product, kind="click", data={"src": "for_you", "mv": "999999"}
+    recorded = event_record_tracked(
+        retailer=retailer, product=product, kind="click", data={"src": "for_you", "mv": mv}
     )
 
-    event = RecommendationEvent.objects.get()
-    assert event.model_version is None and event.surface == "for_you"
+    assert not recorded
+    assert not RecommendationEvent.objects.filter(kind="click").exists()
 
 
 def test_an_untracked_request_records_nothing(retailer) -> None:
@@ -224,14 +232,17 @@ def test_a_history_page_costs_a_fixed_number_of_queries(retailer, version) -> No
 def test_rates_are_per_model_version_and_surface(retailer) -> None:
     old = ModelVersionFactory(status=ModelVersion.Status.RETIRED)
     new = ModelVersionFactory()
-    product = ProductFactory()
-    for kind, count in (("impression", 10), ("click", 3), ("add", 1)):
-        RecommendationEventFactory.create_batch(
-            count, retailer=retailer, product=product, kind=kind, model_version=new
-        )
-    RecommendationEventFactory.create_batch(4, retailer=retailer, product=product, model_version=old)
+    products = ProductFactory.create_batch(10)
+    for index, product in enumerate(products):
+        RecommendationEventFactory(retailer=retailer, product=product, model_version=new)
+        if index < 3:
+            RecommendationEventFactory(retailer=retailer, product=product, kind="click", model_version=new)
+        if index < 1:
+            RecommendationEventFactory(retailer=retailer, product=product, kind="add", model_version=new)
+    for product in products[:4]:
+        RecommendationEventFactory(retailer=retailer, product=product, model_version=old)
     RecommendationEventFactory(
-        retailer=retailer, product=product, kind="click", model_version=old, surface="due"
+        retailer=retailer, product=products[0], kind="click", model_version=old, surface="due"
     )
 
     rates = feedback_rates(events=RecommendationEvent.objects.all())
@@ -243,10 +254,25 @@ def test_rates_are_per_model_version_and_surface(retailer) -> None:
     assert by_key[(old.pk, "due")].click_through_percent is None
 
 
-def test_staff_see_the_rates_above_the_events_in_the_admin(client: Client, retailer, version) -> None:
+def test_impressions_count_once_per_retailer_product_and_day(retailer, version) -> None:
     product = ProductFactory()
-    RecommendationEventFactory.create_batch(4, retailer=retailer, product=product)
+    # A dashboard reloaded five times today, and once yesterday: two showings, one of them clicked.
+    RecommendationEventFactory.create_batch(5, retailer=retailer, product=product)
+    RecommendationEventFactory(
+        retailer=retailer, product=product, day=timezone.localdate() - timedelta(days=1)
+    )
     RecommendationEventFactory(retailer=retailer, product=product, kind="click")
+
+    [rates] = feedback_rates(events=RecommendationEvent.objects.all())
+
+    assert (rates.impressions, rates.clicks, rates.click_through_percent) == (2, 1, 50.0)
+
+
+def test_staff_see_the_rates_above_the_events_in_the_admin(client: Client, retailer, version) -> None:
+    products = ProductFactory.create_batch(4)
+    for product in products:
+        RecommendationEventFactory(retailer=retailer, product=product)
+    RecommendationEventFactory(retailer=retailer, product=products[0], kind="click")
     client.force_login(UserFactory(staff_member=True))
 
     response = client.get(reverse("admin:recommendations_recommendationevent_changelist"))
@@ -287,3 +313,235 @@ def test_retailers_cannot_open_the_feedback_admin(client: Client) -> None:
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+# Feedback integrity: a click or an add counts only for what was shown, once a day
+
+
+@pytest.fixture
+def shop(client: Client, retailer) -> Client:
+    client.force_login(retailer.members.get())
+    return client
+
+
+def _open(shop: Client, product, *, surface: str = "for_you", mv: object = ""):
+    response = shop.get(
+        reverse("recommendations:product_open", args=[product.pk]), {"src": surface, "mv": mv}
+    )
+    # Whatever happens to the click, the retailer lands on the product page.
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("catalog:detail", args=[product.pk]))
+    return response
+
+
+def _add(shop: Client, product, *, surface: str = "for_you", mv: object = "") -> None:
+    response = shop.post(
+        reverse("orders:basket_add"), {"product": product.pk, "quantity": "1", "src": surface, "mv": mv}
+    )
+    assert response.status_code == 302
+    assert OrderLine.objects.filter(
+        order__retailer=response.wsgi_request.user.retailer, product=product
+    ).exists()
+
+
+def _feedback(kind: str = "click") -> int:
+    return RecommendationEvent.objects.filter(kind=kind).count()
+
+
+def test_a_click_on_a_product_never_shown_is_not_recorded(shop: Client, version) -> None:
+    _open(shop, ProductFactory(), mv=version.pk)
+
+    assert _feedback("click") == 0
+
+
+def test_a_click_on_a_product_shown_only_to_another_retailer_is_not_recorded(shop: Client, version) -> None:
+    product = ProductFactory()
+    RecommendationEventFactory(product=product, model_version=version)
+
+    _open(shop, product, mv=version.pk)
+
+    assert _feedback("click") == 0
+
+
+@pytest.mark.parametrize(
+    ("shown_by", "shown_on"), [("other version", "for_you"), ("same version", "new_for_you")]
+)
+def test_a_click_counts_only_for_the_version_and_surface_that_showed_the_product(
+    shop: Client, retailer, version, shown_by: str, shown_on: str
+) -> None:
+    product = ProductFactory()
+    other = ModelVersionFactory(status=ModelVersion.Status.RETIRED)
+    RecommendationEventFactory(
+        retailer=retailer,
+        product=product,
+        surface=shown_on,
+        model_version=other if shown_by == "other version" else version,
+    )
+
+    _open(shop, product, surface="for_you", mv=version.pk)
+
+    assert _feedback("click") == 0
+
+
+def test_a_product_shown_longer_ago_than_the_window_no_longer_earns_clicks(
+    shop: Client, retailer, version
+) -> None:
+    product = ProductFactory()
+    shown = RecommendationEventFactory(retailer=retailer, product=product, model_version=version)
+    RecommendationEvent.objects.filter(pk=shown.pk).update(
+        created_at=timezone.now() - timedelta(days=TAKEN_WITHIN_DAYS, hours=1)
+    )
+
+    _open(shop, product, mv=version.pk)
+
+    assert _feedback("click") == 0
+
+
+def test_a_second_click_the_same_day_is_not_recorded_and_the_next_day_one_is(
+    shop: Client, retailer, version
+) -> None:
+    product = ProductFactory()
+    RecommendationEventFactory(retailer=retailer, product=product, model_version=version)
+
+    _open(shop, product, mv=version.pk)
+    _open(shop, product, mv=version.pk)
+    assert _feedback("click") == 1
+
+    # The first click was yesterday's.
+    RecommendationEvent.objects.filter(kind="click").update(
+        day=timezone.localdate() - timedelta(days=1), created_at=timezone.now() - timedelta(days=1)
+    )
+    _open(shop, product, mv=version.pk)
+
+    assert _feedback("click") == 2
+
+
+def test_adding_the_same_suggestion_twice_a_day_counts_one_add_and_fills_the_basket(
+    shop: Client, retailer, version
+) -> None:
+    product = ProductFactory()
+    RecommendationEventFactory(retailer=retailer, product=product, surface="similar", model_version=version)
+
+    _add(shop, product, surface="similar", mv=version.pk)
+    _add(shop, product, surface="similar", mv=version.pk)
+
+    assert _feedback("add") == 1
+    assert OrderLine.objects.get(order__retailer=retailer, product=product).quantity == 2
+
+
+def test_forged_tracking_fields_never_stop_the_add(shop: Client, retailer) -> None:
+    product = ProductFactory()
+
+    _add(shop, product, surface="basket", mv="9" * 30)
+
+    assert _feedback("add") == 0
+
+
+def test_the_database_keeps_one_click_per_product_surface_version_and_day(retailer, version) -> None:
+    product = ProductFactory()
+    event = Event(product_id=product.pk, surface="for_you", kind="click", model_version_id=version.pk)
+
+    events_record(retailer=retailer, events=[event, event])
+    events_record(retailer=retailer, events=[event])
+
+    assert _feedback("click") == 1
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RecommendationEvent.objects.create(
+            retailer=retailer, product=product, surface="for_you", kind="click", model_version=version
+        )
+
+
+def _insert_waiting_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            " AND query ILIKE %s",
+            [f"INSERT INTO%{RecommendationEvent._meta.db_table}%"],
+        )
+        return cursor.fetchone() is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_adds_of_one_suggestion_count_once() -> None:
+    retailer = UserFactory().retailer
+    version = ModelVersionFactory()
+    product = ProductFactory()
+    RecommendationEventFactory(retailer=retailer, product=product, model_version=version)
+    data = {"src": "for_you", "mv": str(version.pk)}
+    first_inserted = threading.Event()
+    results: dict[str, bool] = {}
+
+    def first() -> None:
+        # Inserts and keeps its transaction open until the second request is blocked behind its row.
+        try:
+            with transaction.atomic():
+                results["first"] = event_record_tracked(
+                    retailer=retailer, product=product, kind="add", data=data
+                )
+                first_inserted.set()
+                deadline = time.monotonic() + 10
+                while not _insert_waiting_on_a_lock() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        first_inserted.wait(10)
+        try:
+            results["second"] = event_record_tracked(
+                retailer=retailer, product=product, kind="add", data=data
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    # Neither saw the other's row before inserting; the unique index let only one in.
+    assert results == {"first": True, "second": True}
+    assert _feedback("add") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_dates_existing_events_and_keeps_the_first_click_of_each_day() -> None:
+    retailer = UserFactory().retailer
+    version = ModelVersionFactory()
+    product = ProductFactory()
+    before = [("recommendations", "0003_task_outbox")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old_events = executor.loader.project_state(before).apps.get_model(
+            "recommendations", "RecommendationEvent"
+        )
+        two_days_ago = timezone.now() - timedelta(days=2)
+        for kind, created_at in [
+            ("click", two_days_ago),
+            ("click", two_days_ago + timedelta(minutes=5)),
+            ("click", timezone.now()),
+            ("impression", two_days_ago),
+            ("impression", two_days_ago),
+        ]:
+            event = old_events.objects.create(
+                retailer_id=retailer.pk,
+                product_id=product.pk,
+                model_version_id=version.pk,
+                surface="for_you",
+                kind=kind,
+            )
+            old_events.objects.filter(pk=event.pk).update(created_at=created_at)
+    finally:
+        executor = MigrationExecutor(connection)
+        # Back to the latest schema, whatever migrations came after this one.
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+    days = sorted(RecommendationEvent.objects.values_list("kind", "day"))
+    assert days == [
+        ("click", timezone.localdate(two_days_ago)),
+        ("click", timezone.localdate()),
+        ("impression", timezone.localdate(two_days_ago)),
+        ("impression", timezone.localdate(two_days_ago)),
+    ]

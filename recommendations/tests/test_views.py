@@ -410,6 +410,7 @@ def test_a_tracked_product_link_records_a_click_and_opens_the_product(
     shop: Client, retailer, version
 ) -> None:
     product = ProductFactory()
+    RecommendationEventFactory(retailer=retailer, product=product, model_version=version)
 
     response = shop.get(
         reverse("recommendations:product_open", args=[product.pk]), {"src": "for_you", "mv": version.pk}
@@ -419,7 +420,7 @@ def test_a_tracked_product_link_records_a_click_and_opens_the_product(
     assert (
         response["Location"] == f"{reverse('catalog:detail', args=[product.pk])}?src=for_you&mv={version.pk}"
     )
-    event = RecommendationEvent.objects.get()
+    event = RecommendationEvent.objects.get(kind="click")
     assert (event.retailer, event.product, event.surface, event.kind, event.model_version) == (
         retailer,
         product,

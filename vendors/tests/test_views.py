@@ -29,8 +29,9 @@ def test_vendor_home_shows_own_products_and_their_sales(client: Client) -> None:
 
 
 def test_vendor_home_never_shows_another_vendors_products_or_numbers(client: Client) -> None:
-    member = UserFactory(vendor_member=True)
-    ProductFactory(vendor=member.vendor, name="Own product")
+    # Named, so a factory sequence number on the page ("Vendor 777") cannot pass for the rival's figure.
+    member = UserFactory(vendor_member=True, username="own-member", vendor__name="Own vendor")
+    ProductFactory(vendor=member.vendor, name="Own product", sku="OWN-1")
     rival_product = ProductFactory(name="Rival product")
     OrderLineFactory(product=rival_product, quantity=777, unit_price=Decimal("3.33"))
     client.force_login(member)

@@ -1,9 +1,8 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
 
-from orders.imports import ImportReport, transactions_import
+from orders.imports import ImportFailed, ImportReport, transactions_import
 from orders.sources import FORMATS, ColumnMapping, SourceError
 
 REJECTED_LISTED = 20
@@ -13,7 +12,7 @@ class Command(BaseCommand):
     help = (
         "Import a purchase history (UCI Online Retail CSV, Instacart folder, or any CSV with --map) as "
         "retailers, products and placed orders, in one transaction. Importing the same data twice "
-        "changes nothing."
+        "changes nothing. A failed import changes nothing and is recorded as a failed import run."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -26,6 +25,17 @@ class Command(BaseCommand):
             ",quantity=...,price=...,category=...,description=...]",
         )
         parser.add_argument("--vendor", help="name of the vendor owning the imported products")
+        parser.add_argument(
+            "--source",
+            help="namespace of the retailer and order keys (default: the format); e.g. --format csv "
+            "--source online-retail --vendor 'Online Retail (UK)' merges a CSV export of Online Retail data "
+            "into the retailers and orders of an earlier --format online-retail import",
+        )
+        parser.add_argument(
+            "--encoding",
+            default="utf-8",
+            help="text encoding of the file(s) when not UTF-8, e.g. latin-1 or cp1252 (default: utf-8)",
+        )
         parser.add_argument("--rejects", help="write every rejected row (line, reason, raw) to this TSV file")
         parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -35,15 +45,21 @@ class Command(BaseCommand):
         rejects_path = options["rejects"]
         try:
             column_mapping = ColumnMapping.parse(mapping) if mapping else None
+        except SourceError as exc:
+            raise CommandError(f"Nothing imported: {exc}") from exc
+        try:
             if rejects_path:
                 with Path(rejects_path).open("w", encoding="utf-8") as rejects_file:
                     report = self._import(path, fmt, column_mapping, vendor, rejects_file, options)
             else:
                 report = self._import(path, fmt, column_mapping, vendor, None, options)
-        except SourceError as exc:
-            raise CommandError(f"Nothing imported: {exc}") from exc
-        except DatabaseError as exc:
-            raise CommandError(f"Nothing imported, the database refused the data: {exc}") from exc
+        except ImportFailed as exc:
+            recorded = f"\nThe attempt is recorded as failed import run #{exc.run.pk}." if exc.run else ""
+            raise CommandError(f"Nothing imported: {exc.reason}{recorded}") from exc
+        except OSError as exc:
+            raise CommandError(
+                f"Nothing imported: cannot write the rejects file {rejects_path}: {exc}"
+            ) from exc
         self._print_report(report, rejects_path)
 
     def _import(self, path, fmt, mapping, vendor, rejects_file, options) -> ImportReport:
@@ -54,6 +70,8 @@ class Command(BaseCommand):
             vendor_name=vendor,
             rejects_file=rejects_file,
             progress=not options["no_progress"],
+            encoding=options["encoding"],
+            source=options["source"],
         )
 
     def _print_report(self, report: ImportReport, rejects_path: str | None) -> None:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommendations import services
-from recommendations.models import TrainingRun
+from recommendations.models import TaskOutbox, TrainingRun
 
 
 class Command(BaseCommand):
@@ -36,9 +36,15 @@ class Command(BaseCommand):
 
         if settings.REDIS_URL and not options["in_process"]:
             run = services.retrain_enqueue(trigger=TrainingRun.Trigger.COMMAND, parameters=parameters)
-            run.refresh_from_db()
-            if run.status == TrainingRun.Status.FAILED:
-                raise CommandError(f"Training run #{run.pk}: {run.error}")
+            if TaskOutbox.objects.filter(
+                celery_task_id=run.celery_task_id, delivered_at__isnull=True
+            ).exists():
+                # Recorded in the outbox with the run; the periodic delivery sends it once Redis answers.
+                self.stdout.write(
+                    f"Training run #{run.pk} is recorded but Redis did not answer: it goes to a worker as"
+                    " soon as Redis is back (queued tasks are delivered every 30 s)."
+                )
+                return
             self.stdout.write(f"Queued training run #{run.pk}; follow it in the admin (Training runs).")
             return
 
