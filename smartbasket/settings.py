@@ -215,6 +215,8 @@ CONTENT_SECURITY_POLICY = {
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_ADDRESS_FAILURE_LIMIT = envint("AXES_ADDRESS_FAILURE_LIMIT", 100, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15, minimum=1))
+# Axes records every successful sign-in (an audit trail); a nightly task keeps this many days of it.
+AXES_ACCESS_LOG_DAYS = envint("AXES_ACCESS_LOG_DAYS", 90, minimum=1)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_HANDLER = "accounts.login_protection.LoginProtectionHandler"
 # Its start-up banner would open every manage.py command and worker log.
