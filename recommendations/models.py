@@ -371,7 +371,7 @@ class TaskOutbox(models.Model):
     # When it was last published to the broker.
     delivered_at = models.DateTimeField(null=True, blank=True)
     publishes = models.PositiveIntegerField(default=0)
-    # A published row that no worker has completed by then is published again (services.OUTBOX_* rules).
+    # A published row that no worker has completed by then is published again (recommendations/outbox.py).
     redeliver_at = models.DateTimeField(null=True, blank=True)
     # When a worker finished the task: succeeded, or failed for good (its retries spent) with `task_error`.
     completed_at = models.DateTimeField(null=True, blank=True)

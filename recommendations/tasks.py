@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from recommendations import services
+from recommendations import outbox, services
 from recommendations.models import TrainingRun
 
 # Training Online Retail takes minutes; the limits stop a stuck run well before the nightly one is due again.
@@ -56,4 +56,4 @@ def refresh_recent_retailers(hours: int = 2) -> list[int]:
 # prunes completed ones. Rows are claimed by conditional update, so overlapping runs never send one twice.
 @shared_task(soft_time_limit=120, time_limit=150)
 def deliver_outbox() -> dict[str, int]:
-    return {"delivered": services.task_outbox_deliver_pending(), "pruned": services.task_outbox_prune()}
+    return {"delivered": outbox.task_outbox_deliver_pending(), "pruned": outbox.task_outbox_prune()}

@@ -57,7 +57,7 @@ def _outbox_complete(task_id: str | None, *, error: str) -> None:
         return
     from django.db import DatabaseError, connection
 
-    from recommendations.services import task_outbox_complete
+    from recommendations.outbox import task_outbox_complete
 
     for attempt in (1, 2):
         try:

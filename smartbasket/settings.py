@@ -65,7 +65,11 @@ DEBUG = envbool("DEBUG", False)
 SECRET_KEY = envstr("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off")
+        # manage.py, gunicorn and celery read .env first (smartbasket/env.py): say where to put the key.
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required when DEBUG is off: set it in the environment or in .env "
+            "('make demo' writes one; .env.example lists every variable), or set DEBUG=true for development"
+        )
     # Only reachable with DEBUG on: a fixed development key keeps sessions valid across restarts.
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])

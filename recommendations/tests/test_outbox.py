@@ -28,7 +28,7 @@ from catalog.tests.factories import ProductFactory
 from conftest import RedisServer
 from orders.models import Order
 from orders.tests.factories import OrderFactory, OrderLineFactory
-from recommendations import services
+from recommendations import outbox, services
 from recommendations.models import ModelVersion, Recommendation, TaskOutbox, TrainingRun
 from recommendations.tasks import deliver_outbox
 from recommendations.tests.test_services import FAST
@@ -166,7 +166,7 @@ def test_a_retrain_queued_while_redis_hangs_stays_pending_and_is_delivered_later
     assert entry.delivered_at is None
 
     own_redis.resume()
-    assert services.task_outbox_deliver_pending() == 1
+    assert outbox.task_outbox_deliver_pending() == 1
     entry.refresh_from_db()
     assert entry.delivered_at is not None
     queued = redis.Redis.from_url(own_redis.url()).lrange("recommendations", 0, -1)
@@ -208,7 +208,7 @@ def test_two_deliverers_running_at_once_send_each_pending_row_exactly_once(
 
     def deliverer() -> None:
         try:
-            services.task_outbox_deliver_pending()
+            outbox.task_outbox_deliver_pending()
         finally:
             connection.close()
 
@@ -223,7 +223,7 @@ def test_two_deliverers_running_at_once_send_each_pending_row_exactly_once(
     assert sent_ids == sorted(entry.celery_task_id for entry in entries)
     assert set(TaskOutbox.objects.values_list("attempts", flat=True)) == {1}
     assert not TaskOutbox.objects.filter(delivered_at__isnull=True).exists()
-    assert services.task_outbox_deliver_pending() == 0
+    assert outbox.task_outbox_deliver_pending() == 0
 
 
 @pytest.mark.django_db
@@ -235,10 +235,10 @@ def test_a_row_leased_by_another_deliverer_is_left_alone_until_its_lease_expires
         task_name=REFRESH_TASK, args=[1], celery_task_id="leased", claimed_until=timezone.now() + timedelta(1)
     )
 
-    assert services.task_outbox_deliver_pending() == 0
+    assert outbox.task_outbox_deliver_pending() == 0
 
     TaskOutbox.objects.filter(pk=entry.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
-    assert services.task_outbox_deliver_pending() == 1
+    assert outbox.task_outbox_deliver_pending() == 1
 
 
 @pytest.mark.django_db
@@ -251,7 +251,7 @@ def test_the_delivery_stops_at_the_first_failure_instead_of_waiting_on_every_row
     own_redis.pause()
 
     started = time.monotonic()
-    assert services.task_outbox_deliver_pending() == 0
+    assert outbox.task_outbox_deliver_pending() == 0
 
     assert time.monotonic() - started < PROMPT_SECONDS
     assert list(TaskOutbox.objects.order_by("id").values_list("attempts", flat=True)) == [1, 0, 0, 0, 0]
@@ -280,7 +280,7 @@ def test_completed_rows_are_pruned_after_a_week_and_rows_not_completed_never() -
     )
     TaskOutbox.objects.filter(pk=pending.pk).update(created_at=month_ago)
 
-    assert services.task_outbox_prune() == 1
+    assert outbox.task_outbox_prune() == 1
 
     assert set(TaskOutbox.objects.values_list("pk", flat=True)) == {
         recent.pk,
@@ -393,7 +393,7 @@ def _deliver_until_completed(entry: TaskOutbox, worker, *, timeout: float = 60) 
     """Run the periodic delivery (as beat would, here more often) until a worker completed the row."""
     deadline = time.monotonic() + timeout
     while True:
-        services.task_outbox_deliver_pending()
+        outbox.task_outbox_deliver_pending()
         entry.refresh_from_db()
         if entry.completed_at is not None:
             return entry
@@ -460,7 +460,7 @@ def test_a_task_published_to_a_redis_then_restarted_empty_is_published_again_and
     assert entry.publishes == 2, "published again with the same task id, once"
     assert entry.task_error == ""
     _wait_until(lambda: _runs_of(entry, worker) == 1, worker, what="the worker's success line")
-    assert services.task_outbox_deliver_pending() == 0, "a completed row is never published again"
+    assert outbox.task_outbox_deliver_pending() == 0, "a completed row is never published again"
 
 
 @pytest.mark.worker
@@ -540,9 +540,9 @@ def test_an_uncompleted_task_is_published_again_after_a_doubling_delay_and_given
     celery_broker(own_redis.url())
     entry = _enqueue_refresh(7)
 
-    assert services.task_outbox_deliver_pending() == 0, "not before its delay"
+    assert outbox.task_outbox_deliver_pending() == 0, "not before its delay"
     time.sleep(1.1)
-    assert services.task_outbox_deliver_pending() == 1
+    assert outbox.task_outbox_deliver_pending() == 1
     entry.refresh_from_db()
     assert entry.publishes == 2
     assert entry.redeliver_at - entry.delivered_at == timedelta(seconds=2)
@@ -550,25 +550,25 @@ def test_an_uncompleted_task_is_published_again_after_a_doubling_delay_and_given
 
     # Published the maximum number of times, the last delay passed and still no worker ran it.
     TaskOutbox.objects.filter(pk=entry.pk).update(
-        publishes=services.OUTBOX_MAX_PUBLISHES, redeliver_at=timezone.now() - timedelta(seconds=1)
+        publishes=outbox.OUTBOX_MAX_PUBLISHES, redeliver_at=timezone.now() - timedelta(seconds=1)
     )
-    assert services.task_outbox_deliver_pending() == 0
+    assert outbox.task_outbox_deliver_pending() == 0
     entry.refresh_from_db()
     assert entry.state == TaskOutbox.State.GIVEN_UP
     assert entry.gave_up_at is not None and "Given up" in entry.last_error
     assert len(_queued_task_ids(own_redis.url())) == 2
-    assert services.task_outbox_prune(older_than=timedelta(0)) == 0, "a given-up row stays for staff to see"
+    assert outbox.task_outbox_prune(older_than=timedelta(0)) == 0, "a given-up row stays for staff to see"
 
     # Should a copy still run after all, the run is recorded.
-    assert services.task_outbox_complete(celery_task_id=entry.celery_task_id)
+    assert outbox.task_outbox_complete(celery_task_id=entry.celery_task_id)
     entry.refresh_from_db()
     assert entry.state == TaskOutbox.State.SUCCEEDED
 
 
 def test_a_retrain_is_published_again_only_after_its_hard_time_limit(settings) -> None:
     settings.OUTBOX_REDELIVER_SECONDS = 600
-    retrain_delay = services._redeliver_delay(task_name="recommendations.tasks.retrain", publishes=1)
-    refresh_delay = services._redeliver_delay(task_name=REFRESH_TASK, publishes=1)
+    retrain_delay = outbox._redeliver_delay(task_name="recommendations.tasks.retrain", publishes=1)
+    refresh_delay = outbox._redeliver_delay(task_name=REFRESH_TASK, publishes=1)
 
     assert retrain_delay > timedelta(seconds=app.tasks["recommendations.tasks.retrain"].time_limit)
     assert refresh_delay == timedelta(seconds=600)
@@ -699,7 +699,7 @@ def test_staff_see_outbox_rows_by_state_read_only_in_the_admin(client: Client) -
         args=[11],
         celery_task_id="abandoned",
         delivered_at=now,
-        publishes=services.OUTBOX_MAX_PUBLISHES,
+        publishes=outbox.OUTBOX_MAX_PUBLISHES,
         gave_up_at=now,
         last_error="Given up: published 10 times and no worker completed it.",
     )
