@@ -13,6 +13,7 @@ exported weights are numpy arrays used by `forward` here and by `serving.complet
 import os
 
 import numpy as np
+import pandas as pd
 
 from recommendations.ml.base import Recommender
 from recommendations.ml.data import TrainingData
@@ -71,7 +72,7 @@ class NeuralModel(Recommender):
     def _fit(self, data: TrainingData) -> None:
         view = data.view
         lines = view.lines.sort_values(["r", "recency", "p"])
-        per_order = lines.groupby(["r", "recency"], sort=True)["p"].agg(lambda s: s.to_numpy())
+        per_order = _baskets_per_order(lines)
         self.recent_items = {}
         rng = np.random.default_rng(self.seed)
         inputs, targets = [], []
@@ -210,3 +211,22 @@ class NeuralModel(Recommender):
         affinity = weights["item_emb"][present + 1] @ (weights["hid_w"] @ weights["out_w"][:, item])
         anchor = int(present[int(np.argmax(affinity))])
         return {"anchor": int(self.product_ids[anchor]), "basket_size": len(basket)}
+
+
+def _baskets_per_order(lines: pd.DataFrame) -> pd.Series:
+    """The products of each (retailer, recency) order as one array, indexed by both; `lines` sorted by them.
+
+    Split at the key changes rather than through a groupby aggregation: pandas 2 refuses an aggregation that
+    returns an array.
+    """
+    keys = lines[["r", "recency"]].to_numpy()
+    if not len(keys):
+        return pd.Series([], dtype=object)
+    starts = np.flatnonzero(np.r_[True, (np.diff(keys, axis=0) != 0).any(axis=1)])
+    chunks = np.split(lines["p"].to_numpy(), starts[1:])
+    baskets = np.empty(len(chunks), dtype=object)
+    for index, chunk in enumerate(chunks):
+        baskets[index] = chunk
+    return pd.Series(
+        baskets, index=pd.MultiIndex.from_arrays([keys[starts, 0], keys[starts, 1]], names=["r", "recency"])
+    )
