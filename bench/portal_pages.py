@@ -91,7 +91,8 @@ def _bench_session() -> tuple[str, dict[str, int]]:
 
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    # The last backend signs users in; the first only refuses locked-out sign-ins (django-axes).
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     facts = {
@@ -224,6 +225,8 @@ def main() -> None:
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret-key"),
         "DEBUG": "0",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # gunicorn serves plain HTTP on loopback here; production's redirect to HTTPS would answer every request.
+        "SECURE_SSL_REDIRECT": "false",
         "DJANGO_SETTINGS_MODULE": "smartbasket.settings",
     }
     os.environ.update(env)
