@@ -6,7 +6,11 @@ The history has structure a recommender can learn, each piece simulated explicit
 - segment affinities: a café buys mostly drinks and bakery, a gift shop mostly gifts and seasonal lines;
 - seasonality (summer drinks and ice cream, Christmas lines in Nov-Dec) and growth (orders get larger and
   more frequent over time, retailers join at different dates);
-- new products arrive throughout the period; the most recent ones have few or no sales.
+- new products arrive throughout the period; the most recent ones have few or no sales;
+- the demo vendor's story (DemoStory), for its analytics pages: it sells the seasonal departments (summer
+  drinks and ice cream, winter hot drinks), one of its products is taken up by more and more retailers
+  (rising), one is dropped by its buyers (falling), and one is never bought in one region although that
+  region's retailers buy the products it is bought together with (a distribution gap).
 Given the same arguments and the same day, the world is the same. Demo rows are marked so `--reset` can
 remove them: vendor slugs start with `demo-`, retailer external refs with `demo:`, orders have source `demo`.
 """
@@ -232,6 +236,14 @@ SEGMENT_SHOP_WORDS = {
 }
 
 
+# Summer soft drinks, water and ice cream, winter coffee and tea.
+DEMO_VENDOR_DEPARTMENTS = ("Drinks", "Fresh & chilled")
+# Shares of the retailers that take up the rising product, drop the falling one, and reorder the gap's anchor.
+STORY_RISING_SHARE = 0.6
+STORY_FALLING_SHARE = 0.7
+STORY_ANCHOR_SHARE = 0.6
+
+
 class DemoWorldExists(Exception):
     """The database already holds demo data; pass reset=True to rebuild it."""
 
@@ -242,7 +254,8 @@ class DemoWorldConfig:
     retailers: int = 200
     products: int = 600
     vendors: int = 6
-    days: int = 540
+    # Two yearly cycles and a month: a 52-week season is seen twice and the last 365 days have a year before.
+    days: int = 760
 
 
 @dataclass(frozen=True)
@@ -251,6 +264,18 @@ class DemoLogin:
     username: str
     password: str
     member_of: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoStory:
+    """The demo vendor's story products (by SKU) and the region where the missing one is never bought."""
+
+    vendor_slug: str
+    rising_sku: str
+    falling_sku: str
+    missing_sku: str
+    companion_skus: tuple[str, ...]
+    missing_region: str
 
 
 @dataclass
@@ -262,6 +287,8 @@ class DemoWorldSummary:
     orders: int = 0
     lines: int = 0
     logins: list[DemoLogin] = field(default_factory=list)
+    # None when the demo vendor has too few established, non-seasonal products (very small worlds).
+    story: DemoStory | None = None
 
 
 @dataclass
@@ -270,6 +297,8 @@ class _Staple:
     period_days: float
     quantity: int
     next_due: datetime
+    # A retailer that drops the product stops reordering it after this moment.
+    until: datetime | None = None
 
 
 def demo_world_exists() -> bool:
@@ -316,11 +345,18 @@ def demo_world_build(
     products = _build_products(rng, config.products, vendors, categories, start, end)
     bundles = _bundles(rng, products)
     retailers = _build_retailers(rng, fake, config.retailers, start, end)
-    orders, lines = _build_history(rng, retailers, products, bundles, start, end)
+    story = _story(rng, vendors[0], products, retailers, start)
+    if story:
+        story_skus = {story.missing_sku, *story.companion_skus}
+        bundles = [bundle for bundle in bundles if not story_skus & {product.sku for product in bundle}]
+        by_sku = {product.sku: product for product in products}
+        bundles.append([by_sku[sku] for sku in (story.missing_sku, *story.companion_skus)])
+    orders, lines = _build_history(rng, retailers, products, bundles, start, end, story)
 
     summary.vendors, summary.categories, summary.products = len(vendors), len(categories), len(products)
     summary.retailers, summary.orders, summary.lines = len(retailers), orders, lines
     summary.logins = _build_logins(retailers[0], vendors[0])
+    summary.story = story
     return summary
 
 
@@ -366,6 +402,9 @@ def _build_products(
     vendor_departments = {
         vendor.pk: set(rng.sample(departments, k=min(3, len(departments)))) for vendor in vendors
     }
+    # The demo vendor sells the seasonal departments, so its pages have a yearly swing to show, and one more.
+    others = [name for name in departments if name not in DEMO_VENDOR_DEPARTMENTS]
+    vendor_departments[vendors[0].pk] = {*DEMO_VENDOR_DEPARTMENTS, rng.choice(others)}
     span_days = (end - start).days
     products: list[Product] = []
     seen_names: set[str] = set()
@@ -454,11 +493,71 @@ def _build_retailers(
     return created
 
 
+def _story(
+    rng: random.Random, vendor: Vendor, products: list[Product], retailers: list[Retailer], start: datetime
+) -> DemoStory | None:
+    """Pick the demo vendor's story products among its non-seasonal products sold from the start."""
+    candidates = sorted(
+        (
+            product
+            for product in products
+            if product.vendor_id == vendor.pk
+            and product.created_at <= start
+            and product.category
+            and not CATALOGUE[product.category.parent.name][product.category.name][3]
+        ),
+        key=lambda product: product.sku,
+    )
+    if len(candidates) < 5:
+        return None
+    rising, falling, missing, *companions = rng.sample(candidates, k=5)
+    # The region with the most retailers of one segment: its gap then shows as a group of >= 5 retailers.
+    groups: dict[tuple[str, str], int] = defaultdict(int)
+    for retailer in retailers:
+        groups[(retailer.region, retailer.segment)] += 1
+    region = min(groups, key=lambda group: (-groups[group], group))[0]
+    return DemoStory(
+        vendor_slug=vendor.slug,
+        rising_sku=rising.sku,
+        falling_sku=falling.sku,
+        missing_sku=missing.sku,
+        companion_skus=tuple(product.sku for product in companions),
+        missing_region=region,
+    )
+
+
+def _story_staples(
+    rng: random.Random,
+    story: DemoStory,
+    by_sku: dict[str, Product],
+    joined_at: datetime,
+    start: datetime,
+    span_days: int,
+) -> list[_Staple]:
+    """The story products one retailer reorders: when it takes up the rising one, drops the falling one."""
+    staples = []
+    if rng.random() < STORY_RISING_SHARE:
+        # Take-up accelerates: nobody buys it in the first 30% of the period, then buyers join ever faster.
+        adopted = start + timedelta(days=span_days * (0.3 + 0.7 * math.sqrt(rng.random())))
+        staples.append(
+            _Staple(by_sku[story.rising_sku], 10 * rng.uniform(0.8, 1.3), 2, max(adopted, joined_at))
+        )
+    if rng.random() < STORY_FALLING_SHARE:
+        dropped = start + timedelta(days=span_days * rng.uniform(0.35, 1.05))
+        staples.append(_Staple(by_sku[story.falling_sku], 10 * rng.uniform(0.8, 1.3), 2, joined_at, dropped))
+    if rng.random() < STORY_ANCHOR_SHARE:
+        anchor = by_sku[story.companion_skus[0]]
+        staples.append(
+            _Staple(anchor, 14 * rng.uniform(0.8, 1.3), 2, joined_at + timedelta(days=rng.uniform(0, 14)))
+        )
+    return staples
+
+
 def _season_factor(season: str, when: datetime) -> float:
     if season == "summer":
         return 1.0 + 0.8 * math.cos((when.timetuple().tm_yday - 196) / 365 * 2 * math.pi)
     if season == "winter":
-        return 1.0 - 0.4 * math.cos((when.timetuple().tm_yday - 196) / 365 * 2 * math.pi)
+        return 1.0 - 0.7 * math.cos((when.timetuple().tm_yday - 196) / 365 * 2 * math.pi)
     if season == "christmas":
         return 6.0 if when.month in (11, 12) else 0.1
     return 1.0
@@ -471,6 +570,7 @@ def _build_history(
     bundles: list[list[Product]],
     start: datetime,
     end: datetime,
+    story: DemoStory | None,
 ) -> tuple[int, int]:
     seasons = {
         product.pk: CATALOGUE[product.category.parent.name][product.category.name][3]
@@ -480,6 +580,12 @@ def _build_history(
     department_of = {product.pk: product.category.parent.name for product in products if product.category}
     bundle_of = {product.pk: bundle for bundle in bundles for product in bundle}
     popularity = {product.pk: rng.paretovariate(1.2) for product in products}
+    by_sku = {product.sku: product for product in products}
+    missing_pk = None
+    if story:
+        # The rising and falling products sell only as staples, so their trends are the take-up and the drops.
+        popularity[by_sku[story.rising_sku].pk] = popularity[by_sku[story.falling_sku].pk] = 0.0
+        missing_pk = by_sku[story.missing_sku].pk
     span_days = (end - start).days
     order_count = line_count = 0
     for index, retailer in enumerate(retailers):
@@ -499,6 +605,10 @@ def _build_history(
                     product, period, rng.randint(1, 4), joined_at + timedelta(days=rng.uniform(0, period))
                 )
             )
+        if story:
+            staples += _story_staples(rng, story, by_sku, joined_at, start, span_days)
+        # The distribution gap: this region's retailers never buy the missing product, whatever pulls it in.
+        skipped_pk = missing_pk if story and retailer.region == story.missing_region else None
         # The demo login's shop orders twice a week, so its history is the richest one.
         cadence = 3.0 if index == 0 else SEGMENT_CADENCE_DAYS[retailer.segment] * rng.uniform(0.8, 1.4)
         when = joined_at + timedelta(days=rng.uniform(0, cadence))
@@ -508,13 +618,17 @@ def _build_history(
             progress = (when - start).days / span_days
             basket: dict[int, tuple[Product, int]] = {}
             for staple in staples:
+                if staple.until and when > staple.until:
+                    continue
                 if staple.next_due <= when and rng.random() < 0.9:
                     season = _season_factor(seasons.get(staple.product.pk, ""), when)
-                    basket[staple.product.pk] = (
-                        staple.product,
-                        max(1, round(staple.quantity * season * rng.uniform(0.7, 1.3))),
-                    )
                     staple.next_due = when + timedelta(days=staple.period_days * rng.uniform(0.85, 1.15))
+                    # Off season a seasonal staple is often skipped, not only ordered in fewer cases.
+                    if rng.random() < season:
+                        basket[staple.product.pk] = (
+                            staple.product,
+                            max(1, round(staple.quantity * season * rng.uniform(0.7, 1.3))),
+                        )
             for product in rng.choices(products, weights=weights, k=rng.randint(1, 3 + round(3 * progress))):
                 if product.created_at > when:
                     continue
@@ -523,8 +637,10 @@ def _build_history(
                 basket.setdefault(product.pk, (product, rng.randint(1, 3)))
             for product, _quantity in list(basket.values()):
                 for partner in bundle_of.get(product.pk, []):
-                    if partner.created_at <= when and rng.random() < 0.7:
+                    pull = 0.7 * min(1.0, _season_factor(seasons.get(partner.pk, ""), when))
+                    if partner.created_at <= when and rng.random() < pull:
                         basket.setdefault(partner.pk, (partner, rng.randint(1, 2)))
+            basket.pop(skipped_pk, None)
             if basket:
                 placed_at = when.replace(
                     hour=rng.randint(6, 18), minute=rng.randint(0, 59), second=0, microsecond=0

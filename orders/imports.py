@@ -57,6 +57,7 @@ from orders.sources import (
 )
 from orders.sources.rows import escape_nul
 from vendors.models import Vendor
+from vendors.services import vendors_refresh_all
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +240,8 @@ def _transactions_import_atomic(
         duration_seconds=report.seconds,
     )
     report.import_run_id = run.pk
+    # Queued in this transaction, so the vendor pages' rollups are rebuilt once the import has committed.
+    vendors_refresh_all()
 
 
 def field_limits(*, source: str) -> FieldLimits:

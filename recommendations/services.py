@@ -40,6 +40,7 @@ from recommendations.models import (
     TrainingRun,
 )
 from recommendations.outbox import task_outbox_add
+from vendors.services import vendors_refresh_all
 
 logger = logging.getLogger(__name__)
 
@@ -365,6 +366,8 @@ def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
     if promote:
         version = model_version_activate(version=version)
         log(f"v{version.pk} is now active")
+        # The vendor pages' rollups and forecasts follow the data the new version was trained on.
+        vendors_refresh_all(forecasts=True)
     model_versions_prune()
     return version
 

@@ -56,7 +56,12 @@ from recommendations.tests.factories import (
     TaskOutboxFactory,
     TrainingRunFactory,
 )
-from vendors.tests.factories import VendorFactory
+from vendors.tests.factories import (
+    ForecastRunFactory,
+    ProductForecastFactory,
+    VendorAnalyticsFactory,
+    VendorFactory,
+)
 
 ANONYMOUS = "anonymous"
 RETAILER_A = "retailer_a"
@@ -106,6 +111,8 @@ PRODUCT_OPEN =        row(LOGIN,        TO_PRODUCT,   TO_PRODUCT,   "403",      
 # Retailer B's basket is empty: it is sent back to it with a message saying so.
 PLACE =               row(LOGIN,        TO_NEW_ORDER, TO_BASKET,    "403",        "403",        "403")
 VENDOR_PAGE =         row(LOGIN,        "403",        "403",        "200",        "200",        "403")
+# Vendor X's product: vendor Y is told that it does not exist.
+VENDOR_OBJECT =       row(LOGIN,        "403",        "403",        "200",        "404",        "403")
 RETAILER_API =        row("401",        "200",        "200",        "403",        "403",        "403")
 RETAILER_API_OBJECT = row("401",        "200",        "404",        "403",        "403",        "403")
 # Who may call it is checked before the method, so only a retailer learns that GET is not allowed.
@@ -212,6 +219,20 @@ PORTAL = [
 
     get("vendors:home",                     VENDOR_PAGE),
     get("vendors:home",                     VENDOR_PAGE, htmx=""),
+    get("vendors:overview_csv",             VENDOR_PAGE, kwargs={"table": "table_rising"}),
+    get("vendors:demand",                   VENDOR_PAGE),
+    get("vendors:demand",                   VENDOR_PAGE, htmx=""),
+    get("vendors:demand_csv",               VENDOR_PAGE, kwargs={"table": "table_region"}),
+    get("vendors:product",                  VENDOR_OBJECT),
+    get("vendors:product",                  VENDOR_OBJECT, htmx="period-figures"),
+    get("vendors:product_csv",              VENDOR_OBJECT, kwargs={"table": "table_weekly"}),
+    get("vendors:forecasts",                VENDOR_PAGE),
+    get("vendors:forecasts",                VENDOR_PAGE, htmx="forecast-rows"),
+    get("vendors:forecasts_csv",            VENDOR_PAGE),
+    get("vendors:forecasts_table_csv",      VENDOR_PAGE, kwargs={"table": "table_backtest"}),
+    get("vendors:insights",                 VENDOR_PAGE),
+    get("vendors:insights",                 VENDOR_PAGE, htmx="period-figures"),
+    get("vendors:insights_csv",             VENDOR_PAGE, kwargs={"table": "table_prospects"}),
 
     # Public, the same answer for everybody. The full report is "unavailable" here: no Celery worker runs, and
     # its checks use connections of their own, which cannot see this test's uncommitted active model version.
@@ -291,6 +312,10 @@ ADMIN_MODELS = {
     "accounts.retailer": AdminModel("retailer_a"),
     "accounts.user": AdminModel("user_a"),
     "vendors.vendor": AdminModel("vendor_x"),
+    # Written only by the analytics and forecast tasks: staff view them and queue refreshes.
+    "vendors.vendoranalytics": AdminModel("vendor_analytics", add="403", delete="403"),
+    "vendors.forecastrun": AdminModel("forecast_run", add="403", delete="403"),
+    "vendors.productforecast": AdminModel("product_forecast", add="403", delete="403"),
     "catalog.category": AdminModel("category"),
     "catalog.product": AdminModel("product_x"),
     "orders.order": AdminModel("order_a"),
@@ -416,6 +441,9 @@ def _build_world() -> World:
     prediction_a = ReorderPredictionFactory(retailer=retailer_a, product=product_x)
     ProductAssociationFactory(product=product_x, other=product_x2)
     event_a = RecommendationEventFactory(retailer=retailer_a, product=product_x)
+    forecast_run = ForecastRunFactory(vendor=vendor_x)
+    # Both vendors' figures have been refreshed once (vendor Y's are empty), so their downloads exist.
+    VendorAnalyticsFactory(vendor=vendor_y)
     interval = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.HOURS)
     attempt = {
         "username": "someone-else",
@@ -439,6 +467,9 @@ def _build_world() -> World:
         "training_run": TrainingRunFactory(model_version=version).pk,
         "outbox_entry": TaskOutboxFactory(args=[retailer_a.pk]).pk,
         "import_run": ImportRunFactory(vendor=vendor_x).pk,
+        "forecast_run": forecast_run.pk,
+        "product_forecast": ProductForecastFactory(run=forecast_run, product=product_x).pk,
+        "vendor_analytics": VendorAnalyticsFactory(vendor=vendor_x, forecast_run=forecast_run).pk,
         "group": Group.objects.create(name="Buyers").pk,
         "interval_schedule": interval.pk,
         "crontab_schedule": CrontabSchedule.objects.create(minute="0", hour="3").pk,
@@ -455,6 +486,11 @@ def _build_world() -> World:
         "product_type": ContentType.objects.get_for_model(Product).pk,
         "orders_app": "orders",
         "missing_page": "no-such-page/",
+        "table_weekly": "weekly",
+        "table_rising": "rising",
+        "table_region": "region",
+        "table_backtest": "backtest",
+        "table_prospects": "prospects",
     }
     sessions = {}
     for role, user in users.items():

@@ -1,14 +1,64 @@
-from decimal import Decimal
-
 from django import template
+from django.http import QueryDict
+from django.utils.http import urlencode
+
+from vendors.periods import PRESET_DAYS
 
 register = template.Library()
 
+# Parameters the period picker sets itself, and the page number, which a new period makes meaningless.
+_PERIOD_PARAMS = ("period", "start", "end", "page")
 
-@register.inclusion_tag("vendors/_change_badge.html")
-def change_badge(current: int | Decimal, previous: int | Decimal) -> dict:
-    """A ▲/▼ badge with the percent change against the previous period, or "new" when there was none."""
-    if not previous:
-        return {"change": None, "is_new": bool(current)}
-    change = float((Decimal(current) - Decimal(previous)) / Decimal(previous) * 100)
-    return {"change": change, "is_new": False}
+
+def _kept(query: QueryDict, dropped: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(key, value) for key, values in query.lists() if key not in dropped for value in values]
+
+
+@register.simple_tag(takes_context=True)
+def period_preset_query(context: template.Context, days: int) -> str:
+    """The current URL's query with the period set to a preset: the page's filters and sort are kept."""
+    return "?" + urlencode([*_kept(context["request"].GET, _PERIOD_PARAMS), ("period", str(days))])
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context: template.Context, **changes: object) -> str:
+    """The current URL's query with `changes` applied (a value of None removes the parameter)."""
+    params = _kept(context["request"].GET, tuple(changes))
+    params += [(key, str(value)) for key, value in changes.items() if value is not None]
+    return "?" + urlencode(params)
+
+
+@register.simple_tag(takes_context=True)
+def kept_params(context: template.Context) -> list[tuple[str, str]]:
+    """The query parameters a period form must resubmit as hidden fields to keep the page's filters."""
+    return _kept(context["request"].GET, _PERIOD_PARAMS)
+
+
+@register.simple_tag
+def period_presets() -> tuple[int, ...]:
+    return PRESET_DAYS
+
+
+@register.simple_tag(takes_context=True)
+def sort_query(context: template.Context, dimension: str, column: str, current: str) -> str:
+    """The query that sorts `dimension`'s table by `column`: descending first, ascending when already so."""
+    descending = current != f"-{column}"
+    param = f"{dimension}_sort"
+    params = _kept(context["request"].GET, (param, "page"))
+    params.append((param, f"-{column}" if descending else column))
+    return "?" + urlencode(params)
+
+
+@register.filter
+def aria_sort(current: str, column: str) -> str:
+    """The aria-sort value of a column header given the table's current sort ("" when not sorted by it)."""
+    if current == column:
+        return "ascending"
+    if current == f"-{column}":
+        return "descending"
+    return ""
+
+
+@register.filter
+def lookup(mapping: dict, key: str) -> object:
+    return mapping.get(key, "")
