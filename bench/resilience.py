@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchdb import ensure_database, free_port, manage
+from benchdb import ensure_database, free_port, manage, signed_in_session_key, wait_http
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -250,19 +250,6 @@ def _bench_users(count: int) -> list:
     return users
 
 
-def _session_key(user) -> str:
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    return session.session_key
-
-
 def _access_token(port: int, username: str) -> str:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     body = json.dumps({"username": username, "password": BENCH_PASSWORD})
@@ -272,19 +259,6 @@ def _access_token(port: int, username: str) -> str:
     if response.status != 200:
         raise SystemExit(f"/api/token/ answered {response.status}: {payload[:300]!r}")
     return json.loads(payload)["access"]
-
-
-def _wait_http(port: int, path: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("GET", path, headers={"Host": "127.0.0.1"})
-            connection.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit(f"gunicorn did not answer {path} within {timeout:.0f} s")
 
 
 def _executed_task_ids(log_path: Path) -> set[str]:
@@ -417,14 +391,14 @@ def main() -> None:
         processes.append(worker)
         beat = [PYTHON, "-m", "smartbasket.beat", "--loglevel", "INFO"]
         processes.append(_start(beat, env, scratch / "beat.log"))
-        _wait_http(port, "/health/ready/", 60)
+        wait_http(port, "/health/ready/", 60)
 
         results = Results()
         stop = threading.Event()
         clients = []
         for index, user in enumerate(users):
             kind = "html" if index % 2 == 0 else "api"
-            credential = _session_key(user) if kind == "html" else _access_token(port, user.username)
+            credential = signed_in_session_key(user) if kind == "html" else _access_token(port, user.username)
             clients.append(Client(port=port, kind=kind, credential=credential, products=products,
                                   results=results, stop=stop, seed=index))  # fmt: skip
         started_at = datetime.now(UTC)

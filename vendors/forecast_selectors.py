@@ -63,16 +63,36 @@ def latest_run(*, vendor: Vendor) -> ForecastRun | None:
     return ForecastRun.objects.filter(vendor=vendor).order_by("-started_at").first()
 
 
+# What the page, its forecasts CSV and its methods CSV read of a product's forecast: the per-method backtest
+# `candidates` and the product's description, price etc. are left in the table, so the sort of every product
+# of the run (thousands for a large vendor) carries only what is shown. A field missing here would cost one
+# query per row.
+PRODUCT_FORECAST_FIELDS = (
+    "product_id",
+    "product__sku",
+    "product__name",
+    "method_label",
+    "reason",
+    "naive_fallback",
+    "backtest_wape",
+    "naive_wape",
+    "weeks",
+    "horizon_units",
+)
+TOTAL_FORECAST_FIELDS = ("method_label", "reason", "weeks")
+
+
 def product_forecasts(*, run: ForecastRun, sort: str) -> QuerySet[ProductForecast]:
     return (
         ProductForecast.objects.filter(run=run, product__isnull=False)
         .select_related("product")
+        .only(*PRODUCT_FORECAST_FIELDS)
         .order_by(*SORTS.get(sort, SORTS[DEFAULT_SORT]))
     )
 
 
 def total_forecast(*, run: ForecastRun) -> ProductForecast | None:
-    return ProductForecast.objects.filter(run=run, product__isnull=True).first()
+    return ProductForecast.objects.filter(run=run, product__isnull=True).only(*TOTAL_FORECAST_FIELDS).first()
 
 
 def total_weeks(

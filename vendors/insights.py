@@ -16,6 +16,7 @@ or model version changes the key, so a stale result is never shown. Only plain O
 embedded SQLite demo computes the same figures.
 """
 
+import heapq
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -42,7 +43,8 @@ MIN_ORDER_DAYS = 3
 TABLE_LIMIT = 500
 # Refreshes run hourly and each changes the key: two hours keeps the current result, not a day of old ones.
 CACHE_SECONDS = 2 * 60 * 60
-CACHE_VERSION = 1
+# 2: zero-buyer penetration gaps; results kept by the previous code must not be served.
+CACHE_VERSION = 2
 
 
 def _percent(value: float) -> str:
@@ -64,7 +66,8 @@ def _region_label(region: str) -> str:
 
 @dataclass(frozen=True)
 class PenetrationGap:
-    """A product's share of the vendor's buying retailers in a region or segment, below its category mean."""
+    """A product's share of the vendor's buying retailers in a region or segment, below its category mean;
+    `buyers` is 0 for a product none of them bought."""
 
     product_id: int
     product_name: str
@@ -106,11 +109,17 @@ class PenetrationGap:
     def sentence(self) -> str:
         region = self.dimension == "region"
         where = f"in {self.group_label}" if region else f"in the {self.group_label} segment"
+        retailers = f"{_plural(self.active_retailers, 'retailer')} {where} that ordered from you"
+        if self.buyers:
+            share = (
+                f"{self.product_name} was bought by {self.buyers:,} of the {retailers} "
+                f"({self.penetration_percent})"
+            )
+        else:
+            share = f"None of the {retailers} bought {self.product_name}"
         return (
-            f"{self.product_name} was bought by {self.buyers:,} of the "
-            f"{_plural(self.active_retailers, 'retailer')} {where} that ordered from you "
-            f"({_percent(self.penetration)}); your {self.category_products:,} {self.category_name} products "
-            f"reach {_percent(self.category_average)} there on average."
+            f"{share}; your {self.category_products:,} {self.category_name} products "
+            f"reach {self.category_average_percent} there on average."
         )
 
 
@@ -234,17 +243,23 @@ DIMENSIONS = ("region", "segment")
 
 def _penetration_gaps(period: _PeriodBuyers) -> list[dict]:
     """Groups of at least MIN_GROUP_RETAILERS buying retailers where a product's penetration is below the mean
-    of its category's products that sold in the period (at least two, or the mean is the product itself).
+    of its category's products that sold in the period (at least two, or the mean is the product itself);
+    the TABLE_LIMIT largest shortfalls, largest first.
+
+    A product none of the group bought counts too, when its category has buyers there: the strongest gap
+    (sold elsewhere, never here, while its companions sell here). Bounded by the products that sold in the
+    period times the groups large enough to show, so at most a few hundred thousand candidates for a year
+    of Online Retail, kept as tuples and cut to the table with a heap rather than a full sort.
 
     Each row also gets a `shortfall` for ordering only: the buyers it would have in the group at its own share
     of all the vendor's buying retailers, minus those it has. A product that sells well elsewhere but not in
     this group comes first; one that sells little everywhere does not crowd the table.
     """
-    products_by_category: dict[int | None, set[int]] = defaultdict(set)
+    products_by_category: dict[int | None, list[int]] = defaultdict(list)
     for product_id, category_id in period.category_of.items():
-        products_by_category[category_id].add(product_id)
+        products_by_category[category_id].append(product_id)
     all_active = len(period.groups_of)
-    rows: list[dict] = []
+    candidates: list[tuple] = []
     for index, dimension in enumerate(DIMENSIONS):
         active = period.active(index)
         buyers_in_group: dict[tuple[int, str], int] = defaultdict(int)
@@ -255,30 +270,39 @@ def _penetration_gaps(period: _PeriodBuyers) -> list[dict]:
                 group = period.groups_of[retailer_id][index]
                 buyers_in_group[(product_id, group)] += 1
                 category_buyers[(category_id, group)] += 1
-        for (product_id, group), buyers in buyers_in_group.items():
-            category_id = period.category_of[product_id]
+        # Every (category, group) with buyers, so every product of the category is weighed in the group,
+        # including those with no buyer there (missing from buyers_in_group).
+        for (category_id, group), cat_buyers in category_buyers.items():
             active_here = active[group]
-            products = len(products_by_category[category_id])
-            if active_here < MIN_GROUP_RETAILERS or products < 2:
+            products = products_by_category[category_id]
+            if active_here < MIN_GROUP_RETAILERS or len(products) < 2:
                 continue
-            cat_buyers = category_buyers[(category_id, group)]
-            # Below the mean: buyers / active < cat_buyers / (products * active).
-            if buyers * products >= cat_buyers:
-                continue
-            rows.append(
-                {
-                    "product_id": product_id,
-                    "category_id": category_id,
-                    "dimension": dimension,
-                    "group": group,
-                    "buyers": buyers,
-                    "active_retailers": active_here,
-                    "category_products": products,
-                    "category_buyers": cat_buyers,
-                    "shortfall": len(period.buyers[product_id]) * active_here / all_active - buyers,
-                }
-            )
-    return rows
+            for product_id in products:
+                buyers = buyers_in_group.get((product_id, group), 0)
+                # Below the mean: buyers / active < cat_buyers / (products * active).
+                if buyers * len(products) >= cat_buyers:
+                    continue
+                shortfall = len(period.buyers[product_id]) * active_here / all_active - buyers
+                candidates.append(
+                    (-shortfall, product_id, dimension, group, buyers, active_here, len(products), cat_buyers)
+                )
+    # (product, dimension, group) is unique, so the order never compares the figures after it.
+    return [
+        {
+            "product_id": product_id,
+            "category_id": period.category_of[product_id],
+            "dimension": dimension,
+            "group": group,
+            "buyers": buyers,
+            "active_retailers": active_here,
+            "category_products": products,
+            "category_buyers": cat_buyers,
+            "shortfall": -negative_shortfall,
+        }
+        for negative_shortfall, product_id, dimension, group, buyers, active_here, products, cat_buyers in (
+            heapq.nsmallest(TABLE_LIMIT, candidates)
+        )
+    ]
 
 
 def _prospect_rows(*, vendor_id: int, version_id: int | None, period: _PeriodBuyers) -> list[tuple]:
@@ -363,15 +387,6 @@ def insights_compute(
     """Every insight of one vendor over one period, from its rollups: a fixed number of queries."""
     period = _period_buyers(vendor_id=vendor_id, start=start, end=end)
     gap_rows = _penetration_gaps(period)
-    gap_rows.sort(
-        key=lambda row: (
-            -row["shortfall"],
-            row["product_id"],
-            row["dimension"],
-            row["group"],
-        )
-    )
-    gap_rows = gap_rows[:TABLE_LIMIT]
     prospect_rows = _prospect_rows(vendor_id=vendor_id, version_id=version_id, period=period)
     product_ids = {row["product_id"] for row in gap_rows}
     product_ids |= {row[0] for row in prospect_rows} | {row[1] for row in prospect_rows}

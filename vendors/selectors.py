@@ -742,6 +742,16 @@ def _retailer_ordering(sort: str) -> list:
     return [*first, *ties]
 
 
+def _retailers_ordered(grouped: QuerySet, sort: str) -> QuerySet:
+    return grouped.annotate(
+        b_new=Case(When(b_prev_revenue=0, then=Value(1)), default=Value(0), output_field=IntegerField()),
+        b_growth=ExpressionWrapper(
+            (F("b_revenue") - F("b_prev_revenue")) / NullIf(F("b_prev_revenue"), Value(0)),
+            output_field=FloatField(),
+        ),
+    ).order_by(*_retailer_ordering(sort))
+
+
 def vendor_retailer_page(
     *,
     vendor_id: int,
@@ -761,13 +771,7 @@ def vendor_retailer_page(
     grouped = _grouped(vendor_id=vendor_id, dimension="retailer", period=period, filters=filters)
     stats = grouped.aggregate(groups=Count("retailer_id"), total=Sum("b_revenue"))
     total = stats["total"] or _ZERO
-    ordered = grouped.annotate(
-        b_new=Case(When(b_prev_revenue=0, then=Value(1)), default=Value(0), output_field=IntegerField()),
-        b_growth=ExpressionWrapper(
-            (F("b_revenue") - F("b_prev_revenue")) / NullIf(F("b_prev_revenue"), Value(0)),
-            output_field=FloatField(),
-        ),
-    ).order_by(*_retailer_ordering(sort))
+    ordered = _retailers_ordered(grouped, sort)
     page = _CountedPaginator(ordered, page_size, count=stats["groups"]).get_page(page_number)
 
     def rows(queryset: Iterable[dict]) -> list[BreakdownRow]:
@@ -788,3 +792,27 @@ def vendor_retailer_page(
         page=page,
         top=Breakdown(dimension="retailer", sort=DEFAULT_SORT, rows=top, total_revenue=total),
     )
+
+
+# The columns of a RetailerRows row, in this order.
+RETAILER_ROW_FIELDS = ("retailer__name", "b_units", "b_revenue", "b_prev_units", "b_prev_revenue", "b_last")
+
+
+@dataclass(frozen=True)
+class RetailerRows:
+    """Every row of the retailer table as plain tuples (RETAILER_ROW_FIELDS), for a download of thousands."""
+
+    sort: str
+    total_revenue: Decimal
+    rows: list[tuple[str, int, Decimal, int, Decimal, date | None]]
+
+
+def vendor_retailer_rows(*, vendor_id: int, period: Period, filters: DemandFilter, sort: str) -> RetailerRows:
+    """The whole retailer table sorted in SQL as vendor_retailer_page sorts it, read as tuples: a CSV of
+    thousands of retailers builds no BreakdownRow per retailer. One query: the total (for the shares) is
+    summed from the rows, as vendor_breakdown sums it, rather than by a second pass over the rollup."""
+    sort = parse_sort(sort, dimension="retailer")
+    grouped = _grouped(vendor_id=vendor_id, dimension="retailer", period=period, filters=filters)
+    rows = list(_retailers_ordered(grouped, sort).values_list(*RETAILER_ROW_FIELDS))
+    total = sum((row[2] for row in rows), _ZERO)
+    return RetailerRows(sort=sort, total_revenue=total, rows=rows)

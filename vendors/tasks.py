@@ -7,7 +7,7 @@ task queued by an import or a retrain is published once that commits.
 from celery import shared_task
 from django.db import OperationalError
 
-from vendors import services
+from vendors import insights, services
 
 # Online Retail's 386,000 lines of one vendor rebuild in seconds; the limit only stops a stuck statement.
 ROLLUPS_SOFT_LIMIT = 9 * 60
@@ -27,6 +27,9 @@ FORECASTS_HARD_LIMIT = 55 * 60
 )
 def refresh_vendor_rollups(vendor_id: int) -> str | None:
     as_of = services.vendor_rollups_refresh(vendor_id=vendor_id).as_of
+    # Computed here, after the rebuild committed, so the insights page of a large vendor reads them from the
+    # cache instead of computing them on its first request after every refresh.
+    insights.vendor_insights_compute(vendor_id=vendor_id)
     return as_of.isoformat() if as_of else None
 
 
@@ -42,6 +45,7 @@ def refresh_vendor_rollups(vendor_id: int) -> str | None:
 def refresh_vendor_forecasts(vendor_id: int, refresh_rollups: bool = False) -> int:
     if refresh_rollups:
         services.vendor_rollups_refresh(vendor_id=vendor_id)
+        insights.vendor_insights_compute(vendor_id=vendor_id)
     return services.vendor_forecasts_refresh(vendor_id=vendor_id).pk
 
 

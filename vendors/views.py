@@ -11,6 +11,7 @@ from typing import Any
 from django.core.paginator import Page
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from accounts.decorators import vendor_required
@@ -22,6 +23,7 @@ from vendors.periods import Period, period_from_request
 _PENNY = Decimal("0.01")
 OVERVIEW_TABLES = ("kpis", "weekly", "rising", "falling")
 DEMAND_PAGE_SIZE_MAX = 100
+_NUMERIC_COLUMNS = frozenset({"revenue", "units", "retailers", "products"})
 
 
 def _period(request: HttpRequest, analytics: VendorAnalytics | None) -> tuple[Period | None, list[str]]:
@@ -206,15 +208,56 @@ def _table(
     else:
         breakdown = _breakdown(request, dimension, period, filters, sort)
         page, chart = None, breakdown
-    return _table_context(breakdown, page=page, chart=chart)
+    return _table_context(request, breakdown, page=page, chart=chart)
+
+
+def _query(request: HttpRequest, *, dropped: tuple[str, ...], **added: str) -> str:
+    """The current query string less `dropped` and `added`'s keys, then `added` (as the query_with tag)."""
+    removed = (*dropped, *added)
+    params = [(key, value) for key, values in request.GET.lists() if key not in removed for value in values]
+    return "?" + urlencode([*params, *added.items()])
+
+
+def _headers(request: HttpRequest, breakdown: selectors.Breakdown) -> list[dict[str, object]]:
+    """Each column header's label, sort link and aria-sort, built once per table (never in a table cell).
+
+    A link sorts by its column descending first, ascending when already so (the sort_query tag's rule)."""
+    param = f"{breakdown.dimension}_sort"
+    headers = []
+    for column in breakdown.columns:
+        aria = {column: "ascending", f"-{column}": "descending"}.get(breakdown.sort, "")
+        target = column if breakdown.sort == f"-{column}" else f"-{column}"
+        headers.append(
+            {
+                "label": breakdown.label if column == "name" else selectors.COLUMN_LABELS[column],
+                "num": column in _NUMERIC_COLUMNS,
+                "aria_sort": aria,
+                "url": _query(request, dropped=("page",), **{param: target}),
+            }
+        )
+    return headers
 
 
 def _table_context(
-    breakdown: selectors.Breakdown, *, page: Page | None = None, chart: selectors.Breakdown | None = None
+    request: HttpRequest,
+    breakdown: selectors.Breakdown,
+    *,
+    page: Page | None = None,
+    chart: selectors.Breakdown | None = None,
 ) -> dict[str, Any]:
+    columns = set(breakdown.columns)
     return {
         "breakdown": breakdown,
+        "headers": _headers(request, breakdown),
+        # The body's optional columns; the template writes the cells in COLUMNS' order.
+        "shows": {column: column in columns for column in ("retailers", "products", "last_order")},
         "page": page,
+        "previous_url": _query(request, dropped=(), page=str(page.previous_page_number()))
+        if page is not None and page.has_previous()
+        else "",
+        "next_url": _query(request, dropped=(), page=str(page.next_page_number()))
+        if page is not None and page.has_next()
+        else "",
         "spec": (chart or breakdown).spec(),
         "chart_id": f"chart-{breakdown.dimension}",
     }
@@ -225,7 +268,8 @@ def _table_context(
 def demand(request: HttpRequest) -> HttpResponse:
     context = _base_context(request, "demand")
     filters = _demand_filter(request)
-    context |= {"filters": filters, "column_labels": selectors.COLUMN_LABELS}
+    # Every table's download link keeps the page's period, filters and sorts, never its retailer page.
+    context |= {"filters": filters, "csv_query": _query(request, dropped=("page",))}
     period = context["period"]
     if period is None:
         return render(request, "vendors/demand.html", context)
@@ -243,7 +287,7 @@ def demand(request: HttpRequest) -> HttpResponse:
         vendor_id=request.user.vendor_id, period=period, filters=filters, sorts=sorts
     )
     context["tables"] = [
-        _table_context(profile[dimension])
+        _table_context(request, profile[dimension])
         if dimension in profile
         else _table(request, dimension, period, filters, sorts[dimension])
         for dimension in selectors.DIMENSIONS
@@ -285,8 +329,8 @@ def demand_csv(request: HttpRequest, table: str) -> StreamingHttpResponse:
     if period is None:
         raise Http404("No figures yet.")
     filters = _demand_filter(request)
-    breakdown = _breakdown(request, table, period, filters, _sorts(request)[table])
-    columns = [column for column in breakdown.columns if column != "name"]
+    sort = _sorts(request)[table]
+    columns = [column for column in selectors.COLUMNS[table] if column != "name"]
     header = [
         selectors.DIMENSION_LABELS[table].lower(),
         *(_CSV_HEADERS[column] for column in columns),
@@ -294,6 +338,13 @@ def demand_csv(request: HttpRequest, table: str) -> StreamingHttpResponse:
         "previous units",
         "previous revenue",
     ]
+    filename = _filename(f"demand-by-{table}", period)
+    if table == "retailer":
+        retailers = selectors.vendor_retailer_rows(
+            vendor_id=request.user.vendor_id, period=period, filters=filters, sort=sort
+        )
+        return csv_response(filename=filename, header=header, rows=_retailer_csv_rows(retailers))
+    breakdown = _breakdown(request, table, period, filters, sort)
     rows = (
         [
             row.name,
@@ -304,4 +355,22 @@ def demand_csv(request: HttpRequest, table: str) -> StreamingHttpResponse:
         ]
         for row in breakdown.rows
     )
-    return csv_response(filename=_filename(f"demand-by-{table}", period), header=header, rows=rows)
+    return csv_response(filename=filename, header=header, rows=rows)
+
+
+def _retailer_csv_rows(retailers: selectors.RetailerRows) -> Iterator[list[object]]:
+    """The retailer CSV's rows straight from the SQL tuples, in the columns of selectors.COLUMNS["retailer"]
+    (revenue, units, trend, last order) then share and the previous period: the same figures as the other
+    tables' rows (BreakdownRow), without building one per retailer."""
+    total = retailers.total_revenue
+    for name, units, revenue, previous_units, previous_revenue, last_order in retailers.rows:
+        yield [
+            name,
+            _money(revenue),
+            units,
+            _percent(selectors.change_percent(revenue, previous_revenue)),
+            last_order.isoformat() if last_order else "",
+            round(float(revenue * 100 / total) if total else 0.0, 1),
+            previous_units,
+            _money(previous_revenue),
+        ]

@@ -136,7 +136,7 @@ def _series_forecast(
         method, kind = overall, "short"
     if rows[method].isna().any():
         # A window average needs 4 weeks and a seasonal naive a season: repeating the last week always works.
-        method = NAIVE
+        method, kind = NAIVE, "too_short_for_method"
     point = np.maximum(rows[method].to_numpy(dtype=float), 0.0)
     if calibration is not None and method in calibration.quantiles:
         bounds = calibration.bounds(method, rows["step"].to_numpy(), point, np.full(point.shape, scale))
@@ -150,7 +150,7 @@ def _series_forecast(
     lo95 = np.minimum(bounds["lo95"], lo80)
     candidates = choices.candidates.get(uid, {}) if chosen is not None and choices is not None else {}
     windows = int(chosen["windows"]) if chosen is not None else 0
-    backtest_wape = _number(chosen["wape"]) if chosen is not None and kind != "unsold" else None
+    backtest_wape = candidates.get(method) if kind != "unsold" else None
     naive_wape = _number(chosen["naive_wape"]) if chosen is not None and kind != "unsold" else None
     return SeriesForecast(
         unique_id=uid,
@@ -192,6 +192,11 @@ def _reason(
     has_backtest: bool,
 ) -> str:
     label = METHODS[method].label
+    if kind == "too_short_for_method":
+        return (
+            f"This product has {length} weeks of sales history, too few for the method chosen for it, "
+            f"so its forecast repeats last week."
+        )
     if kind == "short":
         if not has_backtest:
             return (

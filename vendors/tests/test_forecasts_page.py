@@ -2,8 +2,10 @@ import csv
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from django.db import connection
 from django.db.models import Sum
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -276,3 +278,25 @@ def test_without_an_active_model_no_bottom_up_figure_is_shown(client: Client) ->
 
     assert "No recommendation model is active yet" in content
     assert "predicted reorders by" not in content
+
+
+def test_forecast_reads_leave_the_unshown_columns_in_the_table(
+    client: Client, django_assert_max_num_queries: object
+) -> None:
+    member, products = _member_with_sales(products=30)
+    _run(vendor=member.vendor, products=products)
+    client.force_login(member)
+
+    with CaptureQueriesContext(connection) as page_queries:
+        client.get(FORECASTS)
+    sqls = [query["sql"] for query in page_queries.captured_queries]
+    forecast_reads = [sql for sql in sqls if '"vendors_productforecast"."' in sql]
+    assert forecast_reads
+    for sql in forecast_reads:
+        assert '"vendors_productforecast"."candidates"' not in sql
+        assert '"catalog_product"."description"' not in sql
+    # The downloads read the same rows: a field left out would cost a query per product.
+    for url in (reverse("vendors:forecasts_csv"), reverse("vendors:forecasts_table_csv", args=["methods"])):
+        with django_assert_max_num_queries(8):
+            rows = _csv(client.get(url))
+        assert {row[1] for row in rows[1:]} == {product.name for product in products}

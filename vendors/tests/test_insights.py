@@ -149,6 +149,76 @@ def test_penetration_gaps_are_recomputed_from_raw_orders(client: Client) -> None
     assert escape(granola_north.sentence) in response.content.decode()
 
 
+def test_a_product_no_retailer_of_a_group_bought_is_the_largest_gap(client: Client) -> None:
+    member = UserFactory(vendor_member=True)
+    vendor = member.vendor
+    tea = CategoryFactory(name="Tea")
+    earl_grey = ProductFactory(vendor=vendor, category=tea, name="Earl Grey")
+    assam = ProductFactory(vendor=vendor, category=tea, name="Assam")
+    darjeeling = ProductFactory(vendor=vendor, category=tea, name="Darjeeling")
+    biscuits = CategoryFactory(name="Biscuits")
+    shortbread = ProductFactory(vendor=vendor, category=biscuits, name="Shortbread")
+    digestive = ProductFactory(vendor=vendor, category=biscuits, name="Digestive")
+    day = AS_OF - timedelta(days=3)
+    # Yorkshire buys Darjeeling's companions, never Darjeeling, and no biscuits at all.
+    for _index in range(6):
+        _order(RetailerFactory(region="Yorkshire", segment=GROCERY), [earl_grey, assam], day)
+    for index in range(5):
+        bought = [darjeeling, earl_grey, shortbread] + ([digestive] if index < 2 else [])
+        _order(RetailerFactory(region="North", segment=GROCERY), bought, day)
+    # Too few to be a group: no gap of theirs is shown, though they never bought Assam.
+    for _index in range(4):
+        _order(RetailerFactory(region="Cornwall", segment=GROCERY), [darjeeling, earl_grey], day)
+    vendor_rollups_refresh(vendor_id=vendor.pk)
+    client.force_login(member)
+
+    response = client.get(INSIGHTS)
+
+    rows = response.context["insights"].penetration
+    gap = rows[0]
+    assert (gap.product_id, gap.dimension, gap.group) == (darjeeling.pk, "region", "Yorkshire")
+    assert (
+        {
+            "buyers": gap.buyers,
+            "active_retailers": gap.active_retailers,
+            "category_products": gap.category_products,
+            "category_buyers": gap.category_buyers,
+        }
+        == _recompute_penetration(gap, vendor=vendor)
+        == {
+            "buyers": 0,
+            "active_retailers": 6,
+            "category_products": 3,
+            "category_buyers": 12,
+        }
+    )
+    assert gap.sentence == (
+        "None of the 6 retailers in Yorkshire that ordered from you bought Darjeeling; "
+        "your 3 Tea products reach 66.7% there on average."
+    )
+    assert escape(gap.sentence) in response.content.decode()
+    for row in rows:
+        assert row.penetration < row.category_average
+        assert row.active_retailers >= insights.MIN_GROUP_RETAILERS
+    assert ("region", "North", assam.pk, 0) in {(r.dimension, r.group, r.product_id, r.buyers) for r in rows}
+    # Biscuits sell nowhere in Yorkshire, so their absence there is no gap; Cornwall is too small.
+    assert not {(r.group, r.product_id) for r in rows} & {
+        ("Yorkshire", shortbread.pk),
+        ("Yorkshire", digestive.pk),
+    }
+    assert all(row.group != "Cornwall" for row in rows)
+    # Largest shortfall first: the rows come in the order the table promises.
+    shortfalls = [
+        r.active_retailers * _buyers_anywhere(r.product_id, vendor=vendor) / 15 - r.buyers for r in rows
+    ]
+    assert shortfalls == sorted(shortfalls, reverse=True)
+
+
+def _buyers_anywhere(product_id: int, *, vendor: object) -> int:
+    lines = _lines(vendor=vendor, start=PERIOD_START, end=AS_OF)
+    return len({line.order.retailer_id for line in lines if line.product_id == product_id})
+
+
 def test_prospects_quote_numbers_recomputed_from_raw_orders(client: Client) -> None:
     world = _world()
     client.force_login(world.member)

@@ -428,3 +428,29 @@ def test_a_retailer_page_sorted_in_sql_is_the_slice_of_the_whole_table(sort: str
     assert pages[0].breakdown.rows + pages[1].breakdown.rows == whole.rows
     assert pages[1].top.rows == sorted(whole.rows, key=lambda row: -row.revenue)[:12]
     assert pages[0].breakdown.total_revenue == whole.total_revenue
+
+
+@pytest.mark.parametrize("sort", ["-revenue", "units", "name", "-name", "trend", "-trend", "last_order"])
+def test_the_retailer_rows_of_a_download_are_the_whole_table_in_the_same_order(
+    sort: str, django_assert_max_num_queries
+) -> None:
+    world = build_world()
+    period = PERIODS[3]
+    whole = selectors.vendor_breakdown(
+        vendor_id=world.vendor_id,
+        dimension="retailer",
+        period=period,
+        filters=selectors.DemandFilter(),
+        sort=sort,
+    )
+
+    with django_assert_max_num_queries(1):
+        download = selectors.vendor_retailer_rows(
+            vendor_id=world.vendor_id, period=period, filters=selectors.DemandFilter(), sort=sort
+        )
+
+    assert download.total_revenue == whole.total_revenue
+    assert download.rows == [
+        (row.name, row.units, row.revenue, row.previous_units, row.previous_revenue, row.last_order)
+        for row in whole.rows
+    ]

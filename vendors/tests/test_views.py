@@ -67,6 +67,8 @@ def test_overview_shows_own_kpis_chart_and_movers(client: Client, two_vendors) -
     assert "Own vendor" in content
     assert "£6.00" in content, "30-day revenue: 12 units at 0.50"
     assert "no data a year earlier" in content
+    assert "vs previous period (£1.50)" in content, "the previous revenue with no space before the bracket"
+    assert "vs previous period (1)" in content, "one order in the 30 days before"
     assert "Own product" in content, "a rising product"
     assert "up to and including 21 Jun 2024" in content, "the platform's latest order sets the as-of day"
     spec = json.loads(content.split('id="demand-chart" type="application/json">')[1].split("</script>")[0])
@@ -144,7 +146,11 @@ def test_the_retailer_table_is_paginated(client: Client) -> None:
 
     response = client.get(DEMAND, {"page": 3}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="table-retailer")
 
-    assert "Retailers 21\N{EN DASH}23 of 23" in body(response)
+    content = body(response)
+    assert "Retailers 21\N{EN DASH}23 of 23" in content
+    assert 'href="?page=2"' in content, "the previous page"
+    assert 'href="?retailer_sort=revenue"' in content, "a sort starts again at the first page"
+    assert 'href="?retailer_sort=-units"' in content, "a new column sorts descending first"
 
 
 def test_an_invalid_custom_range_says_so_and_shows_the_last_30_days(client: Client, two_vendors) -> None:
