@@ -17,14 +17,14 @@ class Vendor(models.Model):
         return self.name
 
 
-# --- Rollups: the vendor pages sum these instead of joining order lines to orders, retailers and products on
-# every request (a year of Online Retail lines joined live takes about 0.4 s; the pages must answer in 0.15 s).
+# --- Rollups: the vendor pages sum these instead of joining order lines to orders, retailers and products
+# on every request (a year of Online Retail lines joined live takes about 0.4 s; a page must take 0.15 s).
 # They are rebuilt per vendor from placed orders by vendors.services (hourly, after an import and a retrain),
 # so every figure is "as of" VendorAnalytics.as_of, which the pages show.
 
 
 class SalesFact(models.Model):
-    """Placed sales of one product to one retailer on one day; the retailer's region, segment and size copied."""
+    """Placed sales of one product to one retailer on one day, with the retailer's region, segment, size."""
 
     vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="+", db_index=False)
     product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="+", db_index=False)
@@ -60,7 +60,7 @@ class SalesFact(models.Model):
 
 
 class RetailerDay(models.Model):
-    """One retailer's orders of a vendor's products on one day: exact order counts, which SalesFact cannot sum."""
+    """One retailer's orders of a vendor's products on one day: order counts, which SalesFact cannot sum."""
 
     vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="+", db_index=False)
     retailer = models.ForeignKey(
@@ -117,8 +117,8 @@ class ProductPeriod(models.Model):
         return f"Product {self.product_id}, last {self.days} days: {self.units} units"
 
 
-# --- Forecasts: computed by a Celery task (vendors.tasks), never on a request path; the pages read the run that
-# VendorAnalytics.forecast_run points at, so a new run goes live by flipping that one pointer.
+# --- Forecasts: computed by a Celery task (vendors.tasks), never on a request path; the pages read the run
+# that VendorAnalytics.forecast_run points at, so a new run goes live by flipping that one pointer.
 
 
 class ForecastRun(models.Model):

@@ -212,7 +212,8 @@ def _table(
 
 
 def _query(request: HttpRequest, *, dropped: tuple[str, ...], **added: str) -> str:
-    """The current query string less `dropped` and `added`'s keys, then `added` (as the query_with tag)."""
+    """The current query string less `dropped` and `added`'s keys, then `added`: links keep the page's period,
+    filters and other tables' sorts."""
     removed = (*dropped, *added)
     params = [(key, value) for key, values in request.GET.lists() if key not in removed for value in values]
     return "?" + urlencode([*params, *added.items()])
@@ -221,7 +222,7 @@ def _query(request: HttpRequest, *, dropped: tuple[str, ...], **added: str) -> s
 def _headers(request: HttpRequest, breakdown: selectors.Breakdown) -> list[dict[str, object]]:
     """Each column header's label, sort link and aria-sort, built once per table (never in a table cell).
 
-    A link sorts by its column descending first, ascending when already so (the sort_query tag's rule)."""
+    A link sorts by its column descending first, ascending when already so, and starts at the first page."""
     param = f"{breakdown.dimension}_sort"
     headers = []
     for column in breakdown.columns:

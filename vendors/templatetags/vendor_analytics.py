@@ -21,14 +21,6 @@ def period_preset_query(context: template.Context, days: int) -> str:
 
 
 @register.simple_tag(takes_context=True)
-def query_with(context: template.Context, **changes: object) -> str:
-    """The current URL's query with `changes` applied (a value of None removes the parameter)."""
-    params = _kept(context["request"].GET, tuple(changes))
-    params += [(key, str(value)) for key, value in changes.items() if value is not None]
-    return "?" + urlencode(params)
-
-
-@register.simple_tag(takes_context=True)
 def kept_params(context: template.Context) -> list[tuple[str, str]]:
     """The query parameters a period form must resubmit as hidden fields to keep the page's filters."""
     return _kept(context["request"].GET, _PERIOD_PARAMS)
@@ -37,28 +29,3 @@ def kept_params(context: template.Context) -> list[tuple[str, str]]:
 @register.simple_tag
 def period_presets() -> tuple[int, ...]:
     return PRESET_DAYS
-
-
-@register.simple_tag(takes_context=True)
-def sort_query(context: template.Context, dimension: str, column: str, current: str) -> str:
-    """The query that sorts `dimension`'s table by `column`: descending first, ascending when already so."""
-    descending = current != f"-{column}"
-    param = f"{dimension}_sort"
-    params = _kept(context["request"].GET, (param, "page"))
-    params.append((param, f"-{column}" if descending else column))
-    return "?" + urlencode(params)
-
-
-@register.filter
-def aria_sort(current: str, column: str) -> str:
-    """The aria-sort value of a column header given the table's current sort ("" when not sorted by it)."""
-    if current == column:
-        return "ascending"
-    if current == f"-{column}":
-        return "descending"
-    return ""
-
-
-@register.filter
-def lookup(mapping: dict, key: str) -> object:
-    return mapping.get(key, "")
