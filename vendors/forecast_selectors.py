@@ -15,6 +15,7 @@ from catalog.models import Product
 from recommendations.models import ModelVersion, ReorderPrediction
 from vendors import product_selectors
 from vendors.models import ForecastRun, ProductForecast, RetailerDay, Vendor, VendorAnalytics
+from vendors.weekly import WeekRow, weeks_with_forecast
 
 REORDER_WINDOW_DAYS = 14
 # The statistical forecast is weekly: its first two weeks are set beside the 14-day bottom-up window.
@@ -48,10 +49,6 @@ class BacktestRow:
     coverage80: float | None
     coverage95: float | None
     seconds: float | None
-
-
-def vendor_analytics(*, vendor: Vendor) -> VendorAnalytics | None:
-    return VendorAnalytics.objects.filter(vendor=vendor).select_related("forecast_run").first()
 
 
 def live_run(analytics: VendorAnalytics | None) -> ForecastRun | None:
@@ -95,9 +92,7 @@ def total_forecast(*, run: ForecastRun) -> ProductForecast | None:
     return ProductForecast.objects.filter(run=run, product__isnull=True).only(*TOTAL_FORECAST_FIELDS).first()
 
 
-def total_weeks(
-    *, vendor: Vendor, as_of: date, forecast: ProductForecast | None
-) -> list[product_selectors.WeekRow]:
+def total_weeks(*, vendor: Vendor, as_of: date, forecast: ProductForecast | None) -> list[WeekRow]:
     """The vendor's units per full week (from RetailerDay), then the forecast of its total."""
     first, last = product_selectors.history_weeks(as_of)
     units_by_week = {
@@ -110,7 +105,9 @@ def total_weeks(
         .annotate(units=Sum("units"))
         .order_by()
     }
-    return product_selectors.weeks_with_forecast(units_by_week=units_by_week, first=first, forecast=forecast)
+    return weeks_with_forecast(
+        first=first, weeks=product_selectors.HISTORY_WEEKS, units_by_week=units_by_week, forecast=forecast
+    )
 
 
 def comparison_point(forecast: ProductForecast | None) -> float | None:

@@ -16,10 +16,11 @@ from django.views.decorators.http import require_GET
 
 from accounts.decorators import vendor_required
 from recommendations.selectors import active_version
-from vendors import forecast_selectors, insights, product_selectors
+from vendors import forecast_selectors, insights, product_selectors, selectors
 from vendors.exports import csv_response
 from vendors.models import Vendor, VendorAnalytics
 from vendors.periods import period_from_request
+from vendors.weekly import weeks_chart_spec
 
 PRODUCT_TEMPLATE = "vendors/product.html"
 FORECASTS_TEMPLATE = "vendors/forecasts.html"
@@ -40,7 +41,7 @@ def _period_context(request: HttpRequest, analytics: VendorAnalytics | None) -> 
 
 def _product_context(request: HttpRequest, *, vendor: Vendor, product_id: int) -> dict[str, Any]:
     product = product_selectors.product_for_vendor(vendor=vendor, product_id=product_id)
-    analytics = forecast_selectors.vendor_analytics(vendor=vendor)
+    analytics = selectors.vendor_analytics(vendor_id=vendor.pk)
     context: dict[str, Any] = {
         "vendor": vendor,
         "vendor_tab": "product",
@@ -61,7 +62,7 @@ def _product_context(request: HttpRequest, *, vendor: Vendor, product_id: int) -
     return context | {
         "forecast": forecast,
         "weeks": weeks,
-        "weeks_chart": product_selectors.weeks_chart_spec(weeks),
+        "weeks_chart": weeks_chart_spec(weeks),
         "stats": stats,
         "regions": regions,
         "bought_with": product_selectors.product_bought_with(product=product, version=active_version()),
@@ -117,7 +118,7 @@ def _period_part(context: dict[str, Any]) -> str:
 
 
 def _forecasts_context(request: HttpRequest, *, vendor: Vendor) -> dict[str, Any]:
-    analytics = forecast_selectors.vendor_analytics(vendor=vendor)
+    analytics = selectors.vendor_analytics(vendor_id=vendor.pk)
     run = forecast_selectors.live_run(analytics)
     sort = request.GET.get("sort", forecast_selectors.DEFAULT_SORT)
     if sort not in forecast_selectors.SORTS:
@@ -139,7 +140,7 @@ def _forecasts_context(request: HttpRequest, *, vendor: Vendor) -> dict[str, Any
     return context | {
         "total": total,
         "total_weeks": weeks,
-        "total_chart": product_selectors.weeks_chart_spec(weeks),
+        "total_chart": weeks_chart_spec(weeks),
         "version": version,
         "forecasts": forecast_selectors.product_forecasts(run=run, sort=sort),
         "backtest": forecast_selectors.backtest_rows(run),
@@ -252,7 +253,7 @@ def forecasts_table_csv(request: HttpRequest, table: str) -> HttpResponse:
 
 
 def _insights_context(request: HttpRequest, *, vendor: Vendor) -> dict[str, Any]:
-    analytics = forecast_selectors.vendor_analytics(vendor=vendor)
+    analytics = selectors.vendor_analytics(vendor_id=vendor.pk)
     context: dict[str, Any] = {
         "vendor": vendor,
         "vendor_tab": "insights",

@@ -19,24 +19,11 @@ from django.shortcuts import get_object_or_404
 from catalog.models import Product
 from recommendations.models import ModelVersion, ProductAssociation
 from vendors.models import ProductForecast, SalesFact, Vendor, VendorAnalytics
+from vendors.services import last_full_week
+from vendors.weekly import WeekRow, weeks_with_forecast
 
 HISTORY_WEEKS = 26
 BOUGHT_WITH_LIMIT = 10
-
-
-@dataclass(frozen=True)
-class WeekRow:
-    week: date
-    units: int | None
-    point: float | None = None
-    lo80: float | None = None
-    hi80: float | None = None
-    lo95: float | None = None
-    hi95: float | None = None
-
-    @property
-    def is_forecast(self) -> bool:
-        return self.point is not None
 
 
 @dataclass(frozen=True)
@@ -83,12 +70,6 @@ def product_forecast(*, analytics: VendorAnalytics | None, product: Product) -> 
     return ProductForecast.objects.filter(run_id=analytics.forecast_run_id, product=product).first()
 
 
-def last_full_week(as_of: date) -> date:
-    """The Monday of the last Monday-to-Sunday week that ends on or before `as_of`."""
-    monday = as_of - timedelta(days=as_of.weekday())
-    return monday if as_of.weekday() == 6 else monday - timedelta(weeks=1)
-
-
 def product_weeks(
     *, vendor: Vendor, product: Product, as_of: date, forecast: ProductForecast | None
 ) -> list[WeekRow]:
@@ -104,72 +85,15 @@ def product_weeks(
         .annotate(units=Sum("units"))
         .order_by()
     }
-    return weeks_with_forecast(units_by_week=units_by_week, first=first, forecast=forecast)
+    return weeks_with_forecast(
+        first=first, weeks=HISTORY_WEEKS, units_by_week=units_by_week, forecast=forecast
+    )
 
 
 def history_weeks(as_of: date) -> tuple[date, date]:
     """The Mondays of the first and the last of the HISTORY_WEEKS full weeks up to `as_of`."""
     last = last_full_week(as_of)
     return last - timedelta(weeks=HISTORY_WEEKS - 1), last
-
-
-def weeks_with_forecast(
-    *, units_by_week: dict[date, int], first: date, forecast: ProductForecast | None
-) -> list[WeekRow]:
-    """HISTORY_WEEKS weeks of actual units from `first` (gaps as 0), then the forecast's weeks; a week that
-    has both (an older run) shows both."""
-    rows = {
-        first + timedelta(weeks=index): WeekRow(
-            week=first + timedelta(weeks=index),
-            units=int(units_by_week.get(first + timedelta(weeks=index), 0)),
-        )
-        for index in range(HISTORY_WEEKS)
-    }
-    for week in forecast.weeks if forecast else []:
-        monday = date.fromisoformat(week["week"])
-        actual = rows[monday].units if monday in rows else None
-        rows[monday] = WeekRow(
-            week=monday,
-            units=actual,
-            point=week["point"],
-            lo80=week["lo80"],
-            hi80=week["hi80"],
-            lo95=week["lo95"],
-            hi95=week["hi95"],
-        )
-    return [rows[week] for week in sorted(rows)]
-
-
-def weeks_chart_spec(weeks: list[WeekRow]) -> dict:
-    """The chart description vendor_charts.js draws: actual units as bars, the forecast and its bands."""
-
-    def band(low: str, high: str) -> dict | None:
-        if not any(row.is_forecast for row in weeks):
-            return None
-        return {
-            "low": [getattr(row, low) for row in weeks],
-            "high": [getattr(row, high) for row in weeks],
-        }
-
-    series = [
-        {"label": "Units ordered", "values": [row.units for row in weeks], "style": "bar", "axis": "left"}
-    ]
-    if any(row.is_forecast for row in weeks):
-        series.append(
-            {
-                "label": "Forecast",
-                "values": [row.point for row in weeks],
-                "style": "forecast",
-                "axis": "left",
-            }
-        )
-    return {
-        "labels": [row.week.isoformat() for row in weeks],
-        "series": series,
-        "band80": band("lo80", "hi80"),
-        "band95": band("lo95", "hi95"),
-        "y_label": "Units",
-    }
 
 
 def _sales_rows(*, vendor: Vendor, product: Product, start: date, end: date) -> list[tuple]:

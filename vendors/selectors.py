@@ -37,6 +37,7 @@ from catalog.models import Category, Product
 from vendors.models import ProductForecast, ProductPeriod, RetailerDay, SalesFact, VendorAnalytics
 from vendors.periods import Period
 from vendors.services import last_full_week
+from vendors.weekly import WeekRow, weeks_chart_spec, weeks_with_forecast
 
 _ZERO = Decimal("0.00")
 _MONEY = DecimalField(max_digits=16, decimal_places=2)
@@ -188,22 +189,6 @@ def vendor_kpis(*, vendor_id: int, period: Period) -> KpiSet:
 
 
 @dataclass(frozen=True)
-class WeekRow:
-    week: date
-    units: int | None
-    revenue: Decimal | None
-    forecast: float | None = None
-    lo80: float | None = None
-    hi80: float | None = None
-    lo95: float | None = None
-    hi95: float | None = None
-
-    @property
-    def is_forecast(self) -> bool:
-        return self.units is None
-
-
-@dataclass(frozen=True)
 class DemandChart:
     weeks: list[WeekRow]
     last_actual_week: date | None
@@ -211,41 +196,7 @@ class DemandChart:
 
     def spec(self) -> dict:
         """The chart JSON of static/js/vendor_charts.js."""
-        has_forecast = any(week.forecast is not None for week in self.weeks)
-
-        def band(low: str, high: str) -> dict | None:
-            if not has_forecast:
-                return None
-            return {
-                "low": [getattr(week, low) for week in self.weeks],
-                "high": [getattr(week, high) for week in self.weeks],
-            }
-
-        series = [
-            {"label": "Units", "values": [w.units for w in self.weeks], "style": "bar", "axis": "left"},
-            {
-                "label": "Revenue (£)",
-                "values": [None if w.revenue is None else float(w.revenue) for w in self.weeks],
-                "style": "line",
-                "axis": "right",
-            },
-        ]
-        if has_forecast:
-            series.append(
-                {
-                    "label": "Forecast units",
-                    "values": [w.forecast for w in self.weeks],
-                    "style": "forecast",
-                    "axis": "left",
-                }
-            )
-        return {
-            "labels": [week.week.isoformat() for week in self.weeks],
-            "series": series,
-            "band80": band("lo80", "hi80"),
-            "band95": band("lo95", "hi95"),
-            "y_label": "Units",
-        }
+        return weeks_chart_spec(self.weeks, units_label="Units", revenue=True)
 
 
 def vendor_demand_chart(
@@ -267,36 +218,16 @@ def vendor_demand_chart(
         .annotate(week_units=Sum("units"), week_revenue=Sum("revenue"))
         .order_by()
     }
-    rows = []
-    for index in range(weeks):
-        week = first_week + timedelta(weeks=index)
-        row = by_week.get(week)
-        rows.append(
-            WeekRow(
-                week=week,
-                units=row["week_units"] if row else 0,
-                revenue=row["week_revenue"] if row else _ZERO,
-            )
-        )
     forecast = None
     if analytics.forecast_run_id:
         forecast = ProductForecast.objects.filter(run_id=analytics.forecast_run_id, product=None).first()
-    if forecast is not None:
-        for point in forecast.weeks:
-            week = date.fromisoformat(point["week"])
-            if week > last_week:
-                rows.append(
-                    WeekRow(
-                        week=week,
-                        units=None,
-                        revenue=None,
-                        forecast=point["point"],
-                        lo80=point["lo80"],
-                        hi80=point["hi80"],
-                        lo95=point["lo95"],
-                        hi95=point["hi95"],
-                    )
-                )
+    rows = weeks_with_forecast(
+        first=first_week,
+        weeks=weeks,
+        units_by_week={week: row["week_units"] for week, row in by_week.items()},
+        revenue_by_week={week: row["week_revenue"] for week, row in by_week.items()},
+        forecast=forecast,
+    )
     return DemandChart(weeks=rows, last_actual_week=last_week, forecast=forecast)
 
 

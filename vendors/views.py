@@ -93,7 +93,7 @@ def _overview_rows(table: str, data: dict[str, Any]) -> tuple[list[str], Iterato
                 week.week.isoformat(),
                 week.units,
                 _money(week.revenue),
-                _round(week.forecast),
+                _round(week.point),
                 _round(week.lo80),
                 _round(week.hi80),
                 _round(week.lo95),

@@ -19,6 +19,7 @@ from recommendations.models import (
     ProductAssociation,
     Recommendation,
     ReorderPrediction,
+    TaskOutbox,
     TrainingRun,
 )
 from recommendations.tests.test_services import FAST
@@ -42,7 +43,18 @@ def version(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Mo
         ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).update(
             status=ModelVersion.Status.RETIRED
         )
-        for model in (TrainingRun, ModelVersion, OrderLine, Order, Product, Category, Vendor, Retailer):
+        # The retrain also queued the vendors' analytics refreshes (TaskOutbox): committed, so removed too.
+        for model in (
+            TaskOutbox,
+            TrainingRun,
+            ModelVersion,
+            OrderLine,
+            Order,
+            Product,
+            Category,
+            Vendor,
+            Retailer,
+        ):
             model.objects.all().delete()
     settings.ARTIFACTS_DIR = previous
 

@@ -371,7 +371,7 @@ def test_weekly_demand_equals_the_raw_orders_and_the_forecast_follows_the_last_f
         assert week.units == sum(line.quantity for line in lines)
         assert week.revenue == sum((line.quantity * line.unit_price for line in lines), Decimal("0"))
     forecast = [week for week in chart.weeks if week.is_forecast]
-    assert [(week.week, week.forecast, week.hi95) for week in forecast] == [
+    assert [(week.week, week.point, week.hi95) for week in forecast] == [
         (date(2024, 7, 1), 11.0, 16.0),
         (date(2024, 7, 8), 12.0, 17.0),
     ]
