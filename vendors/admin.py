@@ -5,7 +5,6 @@ from placed orders and rebuilt whole by vendors.services, so an edit would be ov
 """
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import OuterRef, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -16,23 +15,10 @@ from django.utils.safestring import SafeString
 from accounts.admin import count_subquery
 from accounts.models import User
 from catalog.models import Product
-from recommendations.outbox import task_outbox_add
-from vendors import tasks
+from vendors import services
 from vendors.models import ForecastRun, ProductForecast, Vendor, VendorAnalytics
 
 BACKTEST_COLUMNS = ["wape", "mase", "bias", "coverage@80", "coverage@95"]
-
-
-def _vendors_refresh_queue(vendor_ids: list[int], *, forecasts: bool) -> None:
-    # The same tasks the hourly and nightly schedule queues (vendors_refresh_all), through the outbox so they
-    # are published once this commits.
-    with transaction.atomic():
-        for vendor_id in vendor_ids:
-            if forecasts:
-                # Rollups first, in the same task: the forecasts read the SalesFact rows just rebuilt.
-                task_outbox_add(task_name=tasks.refresh_vendor_forecasts.name, args=[vendor_id, True])
-            else:
-                task_outbox_add(task_name=tasks.refresh_vendor_rollups.name, args=[vendor_id])
 
 
 def _refresh_message(count: int, *, forecasts: bool) -> str:
@@ -49,7 +35,7 @@ class RefreshActions:
 
     def _queue(self, request: HttpRequest, queryset: QuerySet, *, forecasts: bool) -> None:
         vendor_ids = sorted(set(queryset.values_list(self.vendor_field, flat=True)))
-        _vendors_refresh_queue(vendor_ids, forecasts=forecasts)
+        services.vendors_refresh_enqueue(vendor_ids=vendor_ids, forecasts=forecasts)
         self.message_user(request, _refresh_message(len(vendor_ids), forecasts=forecasts), messages.SUCCESS)
 
     @admin.action(description="Refresh analytics now (sales figures)")

@@ -407,16 +407,22 @@ def vendors_refresh_all(*, forecasts: bool = False) -> list[int]:
     limit. Every vendor's rollups are refreshed, not only the one whose sales changed: the as-of day is the
     platform's latest order, which moves all vendors' periods.
     """
-    from recommendations.outbox import task_outbox_add
-
     vendor_ids = list(
         Vendor.objects.filter(products__isnull=False).distinct().order_by("pk").values_list("pk", flat=True)
     )
-    with transaction.atomic():
-        for vendor_id in vendor_ids:
-            if forecasts:
-                # One task for both, rollups first: the forecasts read the SalesFact rows just rebuilt.
-                task_outbox_add(task_name="vendors.tasks.refresh_vendor_forecasts", args=[vendor_id, True])
-            else:
-                task_outbox_add(task_name="vendors.tasks.refresh_vendor_rollups", args=[vendor_id])
+    vendors_refresh_enqueue(vendor_ids=vendor_ids, forecasts=forecasts)
     return vendor_ids
+
+
+@transaction.atomic
+def vendors_refresh_enqueue(*, vendor_ids: list[int], forecasts: bool) -> None:
+    """With the caller's transaction, queue a rollup refresh (or, with `forecasts`, rollups then forecasts)
+    of each vendor: published once it commits (the schedule, an import, a retrain, the admin's actions)."""
+    from recommendations.outbox import task_outbox_add
+
+    for vendor_id in vendor_ids:
+        if forecasts:
+            # One task for both, rollups first: the forecasts read the SalesFact rows just rebuilt.
+            task_outbox_add(task_name="vendors.tasks.refresh_vendor_forecasts", args=[vendor_id, True])
+        else:
+            task_outbox_add(task_name="vendors.tasks.refresh_vendor_rollups", args=[vendor_id])
