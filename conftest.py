@@ -198,3 +198,18 @@ def own_redis() -> Iterator[RedisServer]:
     _wait_for_redis(server)
     yield server
     server.stop()
+
+
+# The API's throttles count in the shared Redis cache across tests; a rate no test reaches keeps one test's
+# requests from throttling the next. Tests of the throttles set their own rates with the `settings` fixture.
+UNTHROTTLED = "100000/min"
+
+
+@pytest.fixture(autouse=True)
+def _api_rates_out_of_reach(settings: object) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": dict.fromkeys(
+            settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], UNTHROTTLED
+        ),
+    }

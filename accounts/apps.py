@@ -3,3 +3,7 @@ from django.apps import AppConfig
 
 class AccountsConfig(AppConfig):
     name = "accounts"
+
+    def ready(self) -> None:
+        # Connects the receivers that revoke refresh tokens on a password change or a deactivation.
+        from accounts import signals  # noqa: F401

@@ -17,6 +17,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from smartbasket.api.shape import error_body
+
 
 class LockoutBackend(AxesStandaloneBackend):
     """Refuses a locked-out client before any password is hashed.
@@ -100,14 +102,11 @@ def lockout_response(
         "failure_limit": settings.AXES_FAILURE_LIMIT,
     }
     if request.path.startswith("/api/"):
-        response = JsonResponse(
-            {
-                "detail": f"Too many failed sign-ins from this address. Try again in {context['minutes']} "
-                "minutes, or ask SmartBasket staff to lift the pause.",
-                "retry_after": seconds,
-            },
-            status=429,
+        message = (
+            f"Too many failed sign-ins from this address. Try again in {context['minutes']} minutes, "
+            "or ask SmartBasket staff to lift the pause."
         )
+        response = JsonResponse(error_body(code="locked_out", message=message), status=429)
     else:
         response = render(request, "accounts/locked_out.html", context, status=429)
     response["Retry-After"] = str(seconds)

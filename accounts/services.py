@@ -1,4 +1,5 @@
 from django.db import transaction
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.models import User
 
@@ -17,4 +18,23 @@ def user_update_settings(*, user: User, items_per_page: int, email_opt_in: bool)
     user.items_per_page = items_per_page
     user.email_opt_in = email_opt_in
     user.save(update_fields=["items_per_page", "email_opt_in"])
+    return user
+
+
+@transaction.atomic
+def user_tokens_revoke(*, user_id: int) -> int:
+    """Blacklist every outstanding refresh token of the user; returns how many were still usable."""
+    outstanding = OutstandingToken.objects.filter(user_id=user_id, blacklistedtoken__isnull=True)
+    created = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token_id=token_id) for token_id in outstanding.values_list("pk", flat=True)],
+        ignore_conflicts=True,
+    )
+    return len(created)
+
+
+@transaction.atomic
+def user_change_password(*, user: User, password: str) -> User:
+    """Set a new password; saving it revokes the user's refresh tokens (accounts/signals.py)."""
+    user.set_password(password)
+    user.save(update_fields=["password"])
     return user

@@ -132,10 +132,15 @@ def signed_in_session_key(user: AbstractBaseUser) -> str:
     return session.session_key
 
 
-def wait_http(port: int, path: str, timeout: float) -> None:
-    """Return once the server on the loopback `port` answers `path`; exit if it does not within `timeout`."""
+def wait_http(port: int, path: str, timeout: float, *, server: subprocess.Popen | None = None) -> None:
+    """Return once the server on the loopback `port` answers `path`; exit if it does not within `timeout`.
+
+    Given the `server` process, exit at once when it has stopped (a worker that cannot boot stops gunicorn).
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if server is not None and server.poll() is not None:
+            raise SystemExit(f"the server stopped (exit code {server.returncode}) before it answered {path}")
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             connection.request("GET", path, headers={"Host": "127.0.0.1"})
@@ -263,3 +268,39 @@ def measure_pages(
             server.terminate()
             server.wait(timeout=30)
     return results
+
+
+def start_configured_gunicorn(
+    env: dict[str, str], *, port: int, scratch: Path, wait_path: str, access_log: bool = False
+) -> subprocess.Popen:
+    """gunicorn as the project's gunicorn.conf.py configures it (worker class, threads, timeouts) on `port`.
+
+    `env` sets what the configuration reads (WEB_CONCURRENCY, GUNICORN_THREADS, ...). gunicorn's access log
+    is off unless asked for: the project's request log already writes a line per request, and a second one
+    would cost the throughput benchmarks CPU they share with the server. A configuration in `scratch` runs
+    the project's and then changes only that. The server's output goes to `scratch`/gunicorn.log, not the
+    benchmark's table: thousands of request lines a second.
+    """
+    config = scratch / "gunicorn.bench.conf.py"
+    project_config = PROJECT_ROOT / "gunicorn.conf.py"
+    lines = [f"exec(compile(open({str(project_config)!r}).read(), {str(project_config)!r}, 'exec'))"]
+    if not access_log:
+        lines.append("accesslog = None")
+    config.write_text("\n".join(lines) + "\n")
+    command = [
+        str(Path(PYTHON).with_name("gunicorn")),
+        "smartbasket.wsgi:application",
+        "--config",
+        str(config),
+        "--bind",
+        f"127.0.0.1:{port}",
+    ]
+    with (scratch / "gunicorn.log").open("ab") as output:
+        server = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_http(port, wait_path, 60, server=server)
+    except SystemExit:
+        server.terminate()
+        print(*(scratch / "gunicorn.log").read_text(errors="replace").splitlines()[-20:], sep="\n")
+        raise
+    return server

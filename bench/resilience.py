@@ -207,12 +207,12 @@ class Client(threading.Thread):
     def _api_round(self, product: int, *, place: bool) -> None:
         auth = {"Authorization": f"Bearer {self.credential}"}
         post = auth | {"Content-Type": "application/json"}
-        self._request("GET /api/recommendations/", "GET", "/api/recommendations/", headers=auth)
-        self._request("GET /api/basket/", "GET", "/api/basket/", headers=auth)
-        change = json.dumps({"product_id": product, "quantity": 1, "mode": "add"})
-        self._request("POST /api/basket/", "POST", "/api/basket/", change, post)
+        self._request("GET /api/v1/recommendations/", "GET", "/api/v1/recommendations/", headers=auth)
+        self._request("GET /api/v1/basket/", "GET", "/api/v1/basket/", headers=auth)
+        change = json.dumps({"product_id": product, "quantity": 1})
+        self._request("POST /api/v1/basket/items/", "POST", "/api/v1/basket/items/", change, post)
         if place:
-            answer = self._request("POST /api/basket/place/", "POST", "/api/basket/place/", "{}", post)
+            answer = self._request("POST /api/v1/basket/place/", "POST", "/api/v1/basket/place/", "{}", post)
             if answer and answer[0] == 201:
                 with self.results.lock:
                     self.results.confirmed_orders.add(int(json.loads(answer[1])["id"]))
@@ -253,11 +253,12 @@ def _bench_users(count: int) -> list:
 def _access_token(port: int, username: str) -> str:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     body = json.dumps({"username": username, "password": BENCH_PASSWORD})
-    connection.request("POST", "/api/token/", body, {"Content-Type": "application/json", "Host": "127.0.0.1"})
+    headers = {"Content-Type": "application/json", "Host": "127.0.0.1"}
+    connection.request("POST", "/api/v1/token/", body, headers)
     response = connection.getresponse()
     payload = response.read()
     if response.status != 200:
-        raise SystemExit(f"/api/token/ answered {response.status}: {payload[:300]!r}")
+        raise SystemExit(f"/api/v1/token/ answered {response.status}: {payload[:300]!r}")
     return json.loads(payload)["access"]
 
 

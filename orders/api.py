@@ -1,168 +1,215 @@
-"""Basket and order JSON for the mobile app. Every object is read through the signed-in retailer: a foreign id
-is a 404, never another retailer's data."""
+"""Basket and order JSON for the mobile app, through the same services and selectors as the portal.
 
-from django.core.exceptions import ValidationError
+Every object is read through the signed-in retailer: another retailer's order, or a product that is not in
+this retailer's basket, is a 404, never another retailer's data.
+"""
+
+from django.core.exceptions import ValidationError as ServiceError
 from django.http import Http404
-from rest_framework import serializers, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import status
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog.api import IsRetailerMember
-from catalog.models import Product
+from accounts.models import Retailer
+from catalog.api import PRODUCT_EXAMPLE, IsRetailerMember
 from orders import selectors, services
-from orders.models import Order, OrderLine
-from orders.selectors import BasketSummary
-from recommendations.selectors import basket_completion
+from orders.models import Order
+from orders.serializers import (
+    BasketAddSerializer,
+    BasketSerializer,
+    BasketSetSerializer,
+    OrderListQuerySerializer,
+    OrderPageSerializer,
+    OrderSerializer,
+    OrderSummarySerializer,
+    ReorderSerializer,
+)
+from smartbasket.api.errors import ErrorSerializer
+from smartbasket.api.pagination import PagePagination
 
-SUGGESTION_LIMIT_MAX = 20
-
-
-class LineSerializer(serializers.ModelSerializer):
-    product_id = serializers.IntegerField(source="product.id")
-    product_name = serializers.CharField(source="product.name")
-    line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
-
-    class Meta:
-        model = OrderLine
-        fields = ["id", "product_id", "product_name", "quantity", "unit_price", "line_total"]
-
-
-class OrderListSerializer(serializers.ModelSerializer):
-    total = serializers.DecimalField(source="total_amount", max_digits=14, decimal_places=2)
-    line_count = serializers.IntegerField()
-
-    class Meta:
-        model = Order
-        fields = ["id", "status", "placed_at", "total", "line_count"]
-
-
-def _order_payload(order: Order, lines: list[OrderLine]) -> dict:
-    total = sum((line.line_total for line in lines), 0)
-    return {
-        "id": order.pk,
-        "status": order.status,
-        "placed_at": order.placed_at,
-        "lines": LineSerializer(lines, many=True).data,
-        "total": serializers.DecimalField(max_digits=14, decimal_places=2).to_representation(total),
-    }
-
-
-def _basket_payload(summary: BasketSummary) -> dict:
-    return {
-        "id": summary.basket.pk if summary.basket else None,
-        "lines": LineSerializer(summary.lines, many=True).data,
-        "line_count": len(summary.lines),
-        "item_count": summary.item_count,
-        "total": serializers.DecimalField(max_digits=14, decimal_places=2).to_representation(summary.total),
-    }
-
-
-class OrderListQuerySerializer(serializers.Serializer):
-    q = serializers.CharField(required=False, default="", allow_blank=True, max_length=100)
-    date_from = serializers.DateField(required=False, default=None)
-    date_to = serializers.DateField(required=False, default=None)
-
-    def validate(self, attrs: dict) -> dict:
-        if attrs["date_from"] and attrs["date_to"] and attrs["date_from"] > attrs["date_to"]:
-            raise serializers.ValidationError({"date_to": "Must not be before date_from."})
-        return attrs
+LINE_EXAMPLE = {
+    "product": PRODUCT_EXAMPLE,
+    "quantity": 2,
+    "unit_price": "6.40",
+    "line_total": "12.80",
+    "available": True,
+}
+BASKET_EXAMPLE = OpenApiExample(
+    "A basket",
+    value={
+        "id": 311,
+        "lines": [LINE_EXAMPLE],
+        "line_count": 1,
+        "item_count": 2,
+        "total": "12.80",
+        "has_unavailable": False,
+    },
+    response_only=True,
+)
+ORDER_EXAMPLE = OpenApiExample(
+    "An order",
+    value={
+        "id": 310,
+        "status": "placed",
+        "placed_at": "2026-11-20T09:14:00Z",
+        "lines": [LINE_EXAMPLE],
+        "line_count": 1,
+        "total": "12.80",
+    },
+    response_only=True,
+)
 
 
-class BasketChangeSerializer(serializers.Serializer):
-    """`add` adds to the line (creating it); `set` sets the line's quantity, 0 removing it."""
-
-    product_id = serializers.IntegerField()
-    quantity = serializers.IntegerField(min_value=0, max_value=services.MAX_LINE_QUANTITY)
-    mode = serializers.ChoiceField(choices=["add", "set"], default="add")
-
-    def validate_product_id(self, value: int) -> int:
-        if not Product.objects.filter(pk=value).exists():
-            raise serializers.ValidationError("No product with this id.")
-        return value
-
-    def validate(self, attrs: dict) -> dict:
-        if attrs["mode"] == "add" and attrs["quantity"] < 1:
-            raise serializers.ValidationError({"quantity": "Adding needs a quantity of at least 1."})
-        return attrs
+# Actions that take no input document an optional JSON object (send nothing or `{}`); its members are ignored.
+NO_BODY = {"application/json": OpenApiTypes.OBJECT}
 
 
-def _service_error(exc: ValidationError) -> Response:
-    return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
+def _basket(retailer: Retailer, *, status_code: int = status.HTTP_200_OK) -> Response:
+    return Response(BasketSerializer(selectors.basket_summary(retailer=retailer)).data, status=status_code)
 
 
-@api_view(["GET", "POST"])
+def _order(order: Order, *, status_code: int = status.HTTP_200_OK) -> Response:
+    data = {"order": order, "lines": selectors.order_lines(order=order)}
+    return Response(OrderSerializer(data).data, status=status_code)
+
+
+def _service_error(exc: ServiceError) -> ValidationError:
+    return ValidationError({"non_field_errors": exc.messages})
+
+
+@extend_schema(tags=["basket"], methods=["GET"], responses={200: BasketSerializer}, examples=[BASKET_EXAMPLE])
+@extend_schema(
+    tags=["basket"],
+    methods=["DELETE"],
+    responses={200: BasketSerializer},
+    examples=[
+        OpenApiExample(
+            "Emptied",
+            value={**BASKET_EXAMPLE.value, "lines": [], "line_count": 0, "item_count": 0, "total": "0.00"},
+            response_only=True,
+        )
+    ],
+    description="Empty the basket; the answer is the (empty) basket.",
+)
+@api_view(["GET", "DELETE"])
 @permission_classes([IsRetailerMember])
 def basket(request: Request) -> Response:
+    """The retailer's basket; `id` is null until something is first added."""
     retailer = request.user.retailer
-    if request.method == "POST":
-        serializer = BasketChangeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        product = Product.objects.get(pk=data["product_id"])
-        try:
-            if data["mode"] == "add":
-                services.basket_add_product(retailer=retailer, product=product, quantity=data["quantity"])
-            else:
-                services.basket_set_product_quantity(
-                    retailer=retailer, product=product, quantity=data["quantity"]
-                )
-        except ValidationError as exc:
-            return _service_error(exc)
-    return Response(_basket_payload(selectors.basket_summary(retailer=retailer)))
+    if request.method == "DELETE":
+        services.basket_clear(retailer=retailer)
+    return _basket(retailer)
 
 
+@extend_schema(
+    tags=["basket"],
+    request=BasketAddSerializer,
+    responses={201: BasketSerializer},
+    examples=[
+        OpenApiExample("Add two", value={"product_id": 42, "quantity": 2}, request_only=True),
+        BASKET_EXAMPLE,
+    ],
+    description="Add to the product's line (creating it); the answer is the whole basket.",
+)
+@api_view(["POST"])
+@permission_classes([IsRetailerMember])
+def basket_items(request: Request) -> Response:
+    serializer = BasketAddSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    try:
+        services.basket_add_product(
+            retailer=request.user.retailer,
+            product=serializer.validated_data["product"],
+            quantity=serializer.validated_data["quantity"],
+        )
+    except ServiceError as exc:
+        raise _service_error(exc) from exc
+    return _basket(request.user.retailer, status_code=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    tags=["basket"],
+    methods=["PUT"],
+    request=BasketSetSerializer,
+    responses={200: BasketSerializer},
+    examples=[OpenApiExample("Set to five", value={"quantity": 5}, request_only=True), BASKET_EXAMPLE],
+    description="Set the line's quantity; 0 removes it.",
+)
+@extend_schema(
+    tags=["basket"], methods=["DELETE"], responses={200: BasketSerializer}, examples=[BASKET_EXAMPLE]
+)
+@api_view(["PUT", "DELETE"])
+@permission_classes([IsRetailerMember])
+def basket_item(request: Request, product_id: int) -> Response:
+    """One product's line in the basket: a product that is not in this retailer's basket is a 404."""
+    retailer = request.user.retailer
+    summary = selectors.basket_summary(retailer=retailer)
+    line = next((line for line in summary.lines if line.product_id == product_id), None)
+    if line is None:
+        raise Http404("This product is not in your basket.")
+    try:
+        if request.method == "DELETE":
+            services.basket_remove_line(line=line)
+        else:
+            serializer = BasketSetSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            services.basket_set_quantity(line=line, quantity=serializer.validated_data["quantity"])
+    except ServiceError as exc:
+        raise _service_error(exc) from exc
+    return _basket(retailer)
+
+
+@extend_schema(tags=["basket"], request=NO_BODY, responses={201: OrderSerializer}, examples=[ORDER_EXAMPLE])
 @api_view(["POST"])
 @permission_classes([IsRetailerMember])
 def basket_place(request: Request) -> Response:
+    """Place the basket as an order at today's prices."""
     summary = selectors.basket_summary(retailer=request.user.retailer)
     if summary.basket is None:
-        return Response(
-            {"detail": "Your basket is empty: add products before placing the order."},
-            status=status.HTTP_400_BAD_REQUEST,
+        raise ValidationError(
+            {"non_field_errors": ["Your basket is empty: add products before placing the order."]}
         )
     try:
         order = services.order_place(order=summary.basket)
-    except ValidationError as exc:
-        return _service_error(exc)
-    return Response(_order_payload(order, selectors.order_lines(order=order)), status=status.HTTP_201_CREATED)
+    except ServiceError as exc:
+        raise _service_error(exc) from exc
+    return _order(order, status_code=status.HTTP_201_CREATED)
 
 
-@api_view(["GET"])
-@permission_classes([IsRetailerMember])
-def basket_suggestions(request: Request) -> Response:
-    raw_limit = request.query_params.get("limit", "5")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= SUGGESTION_LIMIT_MAX:
-        return Response(
-            {"limit": [f"Must be a whole number from 1 to {SUGGESTION_LIMIT_MAX}."]},
-            status=status.HTTP_400_BAD_REQUEST,
+@extend_schema(
+    operation_id="orders_list",
+    tags=["orders"],
+    parameters=[OrderListQuerySerializer],
+    responses={200: OrderPageSerializer, 404: ErrorSerializer},
+    examples=[
+        OpenApiExample(
+            "Orders",
+            value={
+                "count": 1,
+                "next": None,
+                "previous": None,
+                "results": [
+                    {
+                        "id": 310,
+                        "status": "placed",
+                        "placed_at": "2026-11-20T09:14:00Z",
+                        "total": "12.80",
+                        "line_count": 1,
+                    }
+                ],
+            },
+            response_only=True,
         )
-    retailer = request.user.retailer
-    summary = selectors.basket_summary(retailer=retailer)
-    suggestions = basket_completion(retailer=retailer, product_ids=summary.product_ids, limit=int(raw_limit))
-    return Response(
-        {
-            "results": [
-                {
-                    "product_id": suggestion.product.pk,
-                    "product_name": suggestion.product.name,
-                    "unit_price": str(suggestion.product.unit_price),
-                    "score": suggestion.score,
-                    "explanation": suggestion.explanation,
-                }
-                for suggestion in suggestions
-                if suggestion.product.is_active
-            ]
-        }
-    )
-
-
+    ],
+)
 @api_view(["GET"])
 @permission_classes([IsRetailerMember])
 def order_list(request: Request) -> Response:
-    """Placed orders, newest first; `q` searches order numbers and product names, `date_from`/`date_to`
-    (YYYY-MM-DD, inclusive) bound the day it was placed."""
+    """Placed and cancelled orders, newest first, as /orders/ lists them; a page past the last is a 404."""
     filters = OrderListQuerySerializer(data=request.query_params)
     filters.is_valid(raise_exception=True)
     orders = selectors.orders_for_retailer(
@@ -170,16 +217,54 @@ def order_list(request: Request) -> Response:
         query=filters.validated_data["q"],
         date_from=filters.validated_data["date_from"],
         date_to=filters.validated_data["date_to"],
+        status=filters.validated_data["status"],
     )
-    paginator = PageNumberPagination()
+    paginator = PagePagination()
     page = paginator.paginate_queryset(orders, request)
-    return paginator.get_paginated_response(OrderListSerializer(page, many=True).data)
+    return paginator.get_paginated_response(OrderSummarySerializer(page, many=True).data)
 
 
+def _own_order(request: Request, order_id: int) -> Order:
+    order = selectors.order_for_retailer(retailer=request.user.retailer, order_id=order_id)
+    if order is None:
+        raise Http404("No such order.")
+    return order
+
+
+@extend_schema(tags=["orders"], responses={200: OrderSerializer}, examples=[ORDER_EXAMPLE])
 @api_view(["GET"])
 @permission_classes([IsRetailerMember])
 def order_detail(request: Request, order_id: int) -> Response:
-    order = selectors.order_for_retailer(retailer=request.user.retailer, order_id=order_id)
-    if order is None:
-        raise Http404("No such order")
-    return Response(_order_payload(order, selectors.order_lines(order=order)))
+    return _order(_own_order(request, order_id))
+
+
+@extend_schema(
+    tags=["orders"],
+    request=NO_BODY,
+    responses={200: ReorderSerializer},
+    examples=[
+        OpenApiExample(
+            "Order again",
+            value={
+                "added": [PRODUCT_EXAMPLE],
+                "skipped": [
+                    {"product": {**PRODUCT_EXAMPLE, "id": 57, "is_active": False}, "reason": "discontinued"}
+                ],
+                "basket": BASKET_EXAMPLE.value,
+            },
+            response_only=True,
+        )
+    ],
+    description="Order again: the order's lines are added to the basket; discontinued products are skipped "
+    "and listed.",
+)
+@api_view(["POST"])
+@permission_classes([IsRetailerMember])
+def order_reorder(request: Request, order_id: int) -> Response:
+    retailer = request.user.retailer
+    try:
+        result = services.order_reorder(retailer=retailer, order=_own_order(request, order_id))
+    except ServiceError as exc:
+        raise _service_error(exc) from exc
+    data = ReorderSerializer.data_of(result=result, basket=selectors.basket_summary(retailer=retailer))
+    return Response(ReorderSerializer(data).data)

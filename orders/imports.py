@@ -56,6 +56,7 @@ from orders.sources import (
     read_transactions,
 )
 from orders.sources.rows import escape_nul
+from recommendations.documents import catalogue_stamp_bump
 from vendors.models import Vendor
 from vendors.services import vendors_refresh_all
 
@@ -242,6 +243,8 @@ def _transactions_import_atomic(
     report.import_run_id = run.pk
     # Queued in this transaction, so the vendor pages' rollups are rebuilt once the import has committed.
     vendors_refresh_all()
+    # Imported products may have changed: the API's cached recommendation documents quote product fields.
+    transaction.on_commit(catalogue_stamp_bump)
 
 
 def field_limits(*, source: str) -> FieldLimits:

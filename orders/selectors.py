@@ -69,8 +69,10 @@ def orders_for_retailer(
     query: str = "",
     date_from: date | None = None,
     date_to: date | None = None,
+    status: str | None = None,
 ) -> QuerySet[Order]:
-    """Placed and cancelled orders, newest first, each annotated with its total and line count.
+    """Placed and cancelled orders (or only those of `status`), newest first, each annotated with its total
+    and line count.
 
     `query` matches an order number ("1042" or "#1042") or part of a product name on any of its lines.
     """
@@ -85,6 +87,8 @@ def orders_for_retailer(
             line_count=Count("lines"),
         )
     )
+    if status is not None:
+        orders = orders.filter(status=status)
     if date_from is not None:
         orders = orders.filter(placed_at__date__gte=date_from)
     if date_to is not None:
@@ -108,4 +112,4 @@ def order_for_retailer(*, retailer: Retailer, order_id: int) -> Order | None:
 
 
 def order_lines(*, order: Order) -> list[OrderLine]:
-    return list(order.lines.select_related("product", "product__vendor").order_by("id"))
+    return list(order.lines.select_related("product", "product__vendor", "product__category").order_by("id"))

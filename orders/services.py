@@ -156,3 +156,10 @@ def order_reorder(*, retailer: Retailer, order: Order) -> ReorderResult:
     OrderLine.objects.bulk_create(to_create)
     OrderLine.objects.bulk_update(to_update, ["quantity", "unit_price"])
     return result
+
+
+@transaction.atomic
+def basket_clear(*, retailer: Retailer) -> None:
+    """Remove every line of the open basket (the basket itself stays, empty)."""
+    basket = _locked_basket(retailer=retailer)
+    basket.lines.all().delete()

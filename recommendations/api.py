@@ -1,106 +1,289 @@
-"""Recommendation JSON for the mobile app: the same precomputed rows as the dashboard and the product page,
-one model version per request, the signed-in retailer's rows only."""
+"""Recommendation, due-for-reorder and product-detail JSON for the mobile app (API v1).
 
+A recommendation read costs the sign-in query, the active-version query and one cache round trip: the lists
+come from the retailer's precomputed document (recommendations/documents.py), built from the same rows and
+with the same choices as the dashboard. Every object is the signed-in retailer's own.
+"""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.http import Http404
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.models import Retailer
 from catalog.api import IsRetailerMember
 from catalog.models import Product
 from catalog.selectors import product_for_catalogue
-from recommendations.dashboard import Card, DueItem, dashboard_for
-from recommendations.feedback import events_record
-from recommendations.models import ProductAssociation, SimilarProduct
-from recommendations.selectors import related_to
+from orders.models import Order, OrderLine
+from orders.services import basket_add_product
+from recommendations import explanations, feedback, selectors
+from recommendations.documents import DOCUMENT_LIMIT, document_for
+from recommendations.feedback import Event, Kind, Surface
+from recommendations.serializers import (
+    KINDS,
+    DueAddResultSerializer,
+    DueAddSerializer,
+    DueListSerializer,
+    ProductDetailSerializer,
+    RecommendationListSerializer,
+    RecommendationQuerySerializer,
+)
 
 RELATED_LIMIT = 10
+LIST_SURFACES = {"for_you": Surface.FOR_YOU, "due": Surface.DUE, "new_for_you": Surface.NEW_FOR_YOU}
 
-
-def _product(product: Product) -> dict:
-    return {
-        "id": product.pk,
-        "name": product.name,
-        "vendor": product.vendor.name,
-        "unit_price": str(product.unit_price),
-        "pack_size": product.pack_size,
-    }
-
-
-def _card(card: Card) -> dict:
-    return {
-        "product": _product(card.product),
-        "rank": card.rank,
-        "score": card.score,
-        "explanation": card.explanation,
-        "reasons": [
-            {"label": reason.label, "sentence": reason.sentence, "weight": reason.weight}
-            for reason in card.reasons
+_PRODUCT = {
+    "id": 17,
+    "sku": "85123A",
+    "name": "White hanging heart T-light holder",
+    "description": "",
+    "vendor": {"id": 3, "name": "Hearth & Home"},
+    "category": {"id": 5, "name": "Candles"},
+    "unit_price": "2.55",
+    "pack_size": 6,
+    "is_active": True,
+}
+_CARD = {
+    "rank": 1,
+    "product": _PRODUCT,
+    "score": 0.82,
+    "reasons": [
+        {
+            "kind": "repeat",
+            "label": "You buy it",
+            "sentence": "You ordered this in 9 of your 14 orders; last on 2 Nov 2011",
+            "weight": 0.74,
+        }
+    ],
+    "sentence": "You ordered this in 9 of your 14 orders; last on 2 Nov 2011.",
+    "is_new_arrival": False,
+}
+_DUE = {
+    **_CARD,
+    "score": 0.7,
+    "reasons": [
+        {
+            "kind": "due",
+            "label": "Due",
+            "sentence": "You order this about every 14 days; last order 15 days ago",
+            "weight": 1.0,
+        }
+    ],
+    "sentence": "You order this about every 14 days; last order 15 days ago.",
+    "expected_date": "2011-12-01",
+    "cadence_days": 14.0,
+    "last_ordered": "2011-11-17",
+    "days_since_last": 15,
+    "confidence": 0.7,
+    "suggested_quantity": 6,
+}
+LIST_EXAMPLE = OpenApiExample(
+    "Recommendations",
+    value={
+        "model_version": 4,
+        "generated_at": "2011-12-02T09:30:00+00:00",
+        "for_you": [_CARD],
+        "due": [_DUE],
+        "new_for_you": [{**_CARD, "is_new_arrival": True}],
+    },
+    response_only=True,
+)
+DUE_EXAMPLE = OpenApiExample(
+    "Due for reorder",
+    value={"model_version": 4, "generated_at": "2011-12-02T09:30:00+00:00", "due": [_DUE]},
+    response_only=True,
+)
+DUE_ADD_REQUEST_EXAMPLE = OpenApiExample(
+    "Two of the due products", value={"product_ids": [17, 23]}, request_only=True
+)
+DUE_ADD_EXAMPLE = OpenApiExample(
+    "Added to the basket",
+    value={
+        "added": [{"product": _PRODUCT, "quantity": 6, "line_quantity": 6}],
+        "skipped": [
+            {"product_id": 23, "reason": "discontinued", "message": "Tea towel is no longer available."}
         ],
-        "is_new_arrival": card.is_new_arrival,
-        "in_basket": card.basket_quantity,
+        "basket_line_count": 3,
+    },
+    response_only=True,
+)
+DETAIL_EXAMPLE = OpenApiExample(
+    "A product and its related products",
+    value={
+        "product": _PRODUCT,
+        "bought_together": [
+            {
+                "product": {**_PRODUCT, "id": 18, "name": "Red hanging heart T-light holder"},
+                "together": 212,
+                "product_orders": 1340,
+                "confidence": 0.16,
+                "lift": 3.2,
+                "sentence": "Bought with White hanging heart T-light holder in 212 of 1,340 orders "
+                "(3.2x more often than chance).",
+            }
+        ],
+        "similar": [
+            {
+                "product": {**_PRODUCT, "id": 19, "name": "Cream hanging heart T-light holder"},
+                "similarity": 0.64,
+                "sentence": "64% match on name, category, vendor and description.",
+            }
+        ],
+    },
+    response_only=True,
+)
+
+
+def _impressions_record(*, retailer: Retailer, events: list[Event]) -> None:
+    """Impressions of what the answer showed: buffered in Redis and written in batches by a task, so the
+    request path has no INSERT (written at once when Redis is down)."""
+    if events:
+        feedback.events_buffer(retailer_id=retailer.pk, events=events)
+
+
+def _empty(*names: str) -> dict[str, Any]:
+    return {"model_version": None, "generated_at": None, **{name: [] for name in names}}
+
+
+def _lists(retailer: Retailer, *names: str, limit: int) -> dict[str, Any]:
+    """The named lists of the retailer's document, `limit` long, with their impressions recorded."""
+    version = selectors.active_version()
+    if version is None:
+        return _empty(*names)
+    document = document_for(retailer=retailer, version=version)
+    answer = {
+        "model_version": document["model_version"],
+        "generated_at": document["generated_at"],
+        **{name: document[name][:limit] for name in names},
     }
+    _impressions_record(
+        retailer=retailer,
+        events=[
+            Event(item["product"]["id"], LIST_SURFACES[name], Kind.IMPRESSION, version.pk)
+            for name in names
+            for item in answer[name]
+        ],
+    )
+    return answer
 
 
-def _due(item: DueItem) -> dict:
-    prediction = item.prediction
-    return {
-        "product": _product(prediction.product),
-        "expected_date": prediction.expected_date,
-        "confidence": prediction.confidence,
-        "cadence_days": prediction.cadence_days,
-        "last_ordered": prediction.last_ordered,
-        "days_since_last": prediction.days_since_last,
-        "suggested_quantity": prediction.suggested_quantity,
-        "explanation": prediction.explanation,
-        "in_basket": item.basket_quantity,
-    }
-
-
+@extend_schema(
+    summary="Recommendations: for you, due for reorder, new for you",
+    parameters=[RecommendationQuerySerializer],
+    responses={200: RecommendationListSerializer},
+    examples=[LIST_EXAMPLE],
+)
 @api_view(["GET"])
 @permission_classes([IsRetailerMember])
 def recommendation_list(request: Request) -> Response:
-    """The dashboard's lists: recommended for you, due for reorder, new for you."""
-    retailer = request.user.retailer
-    board = dashboard_for(retailer=retailer)
-    events_record(retailer=retailer, events=board.impressions())
-    return Response(
-        {
-            "model_version": board.version.pk if board.version else None,
-            "for_you": [_card(card) for card in board.for_you],
-            "due": [_due(item) for item in board.due],
-            "new_for_you": [_card(card) for card in board.new_for_you],
-        }
-    )
+    """Ranked products with their structured reasons and sentence, from the active model version; `kind`
+    picks one list (`for_you`, `due` or `new`), `limit` (1-50, default 20) cuts each list."""
+    query = RecommendationQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    kind = query.validated_data.get("kind")
+    names = [KINDS[kind]] if kind else list(KINDS.values())
+    answer = _lists(request.user.retailer, *names, limit=query.validated_data["limit"])
+    return Response(RecommendationListSerializer(answer).data)
 
 
-def _association(row: ProductAssociation) -> dict:
-    return {
-        "product": _product(row.other),
-        "together": row.together,
-        "product_orders": row.product_orders,
-        "confidence": row.confidence,
-        "lift": row.lift,
-        "explanation": row.explanation,
-    }
-
-
-def _similar(row: SimilarProduct) -> dict:
-    return {"product": _product(row.other), "similarity": row.similarity}
-
-
+@extend_schema(
+    summary="Products due for reorder",
+    responses={200: DueListSerializer},
+    examples=[DUE_EXAMPLE],
+)
 @api_view(["GET"])
 @permission_classes([IsRetailerMember])
-def product_related(request: Request, product_id: int) -> Response:
-    """A product's "often bought together" (with the counts behind it) and "similar products"."""
+def due_list(request: Request) -> Response:
+    """What the retailer orders regularly and is due (or overdue), soonest first, with the cadence, the last
+    order and the suggested quantity."""
+    answer = _lists(request.user.retailer, "due", limit=DOCUMENT_LIMIT)
+    return Response(DueListSerializer(answer).data)
+
+
+def _skipped(product_id: int, reason: str, message: str) -> dict[str, Any]:
+    return {"product_id": product_id, "reason": reason, "message": message}
+
+
+@transaction.atomic
+def _due_add(*, retailer: Retailer, due: list[dict[str, Any]], product_ids: list[int] | None) -> dict:
+    """Each chosen due product's suggested quantity into the basket, in one transaction; a product that is
+    not due or was discontinued since the document was built is reported as skipped, not an error."""
+    quantities = {item["product"]["id"]: item["suggested_quantity"] for item in due}
+    wanted = list(dict.fromkeys(product_ids)) if product_ids is not None else list(quantities)
+    products = Product.objects.select_related("vendor", "category").in_bulk(wanted)
+    added, skipped = [], []
+    for product_id in wanted:
+        product = products.get(product_id)
+        if product is not None and not product.is_active:
+            skipped.append(_skipped(product_id, "discontinued", f"{product.name} is no longer available."))
+            continue
+        if product is None or product_id not in quantities:
+            skipped.append(_skipped(product_id, "not_due", "This product is not due for reorder."))
+            continue
+        try:
+            line = basket_add_product(retailer=retailer, product=product, quantity=quantities[product_id])
+        except ValidationError as error:
+            reason = "discontinued" if error.code == "inactive_product" else "invalid_quantity"
+            skipped.append(_skipped(product_id, reason, error.messages[0]))
+            continue
+        added.append({"product": product, "quantity": quantities[product_id], "line_quantity": line.quantity})
+    line_count = OrderLine.objects.filter(order__retailer=retailer, order__status=Order.Status.DRAFT).count()
+    return {"added": added, "skipped": skipped, "basket_line_count": line_count}
+
+
+@extend_schema(
+    summary="Add the due products to the basket",
+    request=DueAddSerializer,
+    responses={200: DueAddResultSerializer},
+    examples=[DUE_ADD_REQUEST_EXAMPLE, DUE_ADD_EXAMPLE],
+)
+@api_view(["POST"])
+@permission_classes([IsRetailerMember])
+def due_add_to_basket(request: Request) -> Response:
+    """Adds each due product's suggested quantity (all due products, or the `product_ids` among them);
+    products not due or discontinued are listed under `skipped`."""
+    body = DueAddSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    retailer = request.user.retailer
+    version = selectors.active_version()
+    due = document_for(retailer=retailer, version=version)["due"] if version else []
+    result = _due_add(retailer=retailer, due=due, product_ids=body.validated_data.get("product_ids"))
+    return Response(DueAddResultSerializer(result).data)
+
+
+@extend_schema(
+    summary="A product, often bought together with it, and similar products",
+    responses={200: ProductDetailSerializer},
+    examples=[DETAIL_EXAMPLE],
+)
+@api_view(["GET"])
+@permission_classes([IsRetailerMember])
+def product_detail(request: Request, product_id: int) -> Response:
+    """Any product, a discontinued one too (a retailer may follow a link from an old order, as on the
+    portal's product page); the related lists offer active products only, each with its reason."""
     product = product_for_catalogue(product_id=product_id)
     if product is None:
         raise Http404("No such product")
-    related = related_to(product=product, limit=RELATED_LIMIT)
-    events_record(retailer=request.user.retailer, events=related.impressions())
-    return Response(
-        {
-            "bought_together": [_association(row) for row in related.bought_together],
-            "similar": [_similar(row) for row in related.similar],
-        }
-    )
+    related = selectors.related_to(product=product, limit=RELATED_LIMIT)
+    # The selectors join the vendor; the product shape names the category too: one query for all of them.
+    prefetch_related_objects([*related.bought_together, *related.similar], "other__category")
+    _impressions_record(retailer=request.user.retailer, events=related.impressions())
+    answer = {
+        "product": product,
+        "bought_together": related.bought_together,
+        "similar": [
+            {
+                "other": row.other,
+                "similarity": row.similarity,
+                "sentence": explanations.similarity_sentence(similarity=row.similarity),
+            }
+            for row in related.similar
+        ],
+    }
+    return Response(ProductDetailSerializer(answer).data)

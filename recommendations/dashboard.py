@@ -42,6 +42,7 @@ REASON_LABELS = {
 
 @dataclass(frozen=True)
 class ReasonLine:
+    kind: str
     label: str
     sentence: str
     weight: float
@@ -188,26 +189,31 @@ def retailer_summary(*, retailer: Retailer) -> Summary:
     )
 
 
-def _is_new_arrival(product: Product, reasons: list[dict], *, reference: datetime) -> bool:
+def is_new_arrival(product: Product, reasons: list[dict], *, reference: datetime) -> bool:
     if any(int(reason.get("facts", {}).get("is_new", 0)) for reason in reasons):
         return True
     return product.created_at >= reference - timedelta(days=NEW_ARRIVAL_DAYS)
 
 
+def reason_lines(reasons: list[dict], *, names: dict[int, str]) -> list[ReasonLine]:
+    """Stored reasons as labelled sentences; kinds this portal cannot put into words are left out."""
+    return [
+        ReasonLine(
+            kind=reason["kind"],
+            label=REASON_LABELS.get(reason["kind"], reason["kind"].replace("_", " ").capitalize()),
+            sentence=explanations.reason_sentence(reason, product_names=names),
+            weight=float(reason.get("weight", 0.0)),
+        )
+        for reason in reasons
+        if reason.get("kind") in explanations.FORMATTERS
+    ]
+
+
 def _cards(
-    rows: list[Recommendation], *, names: dict[int, str], basket: BasketState, reference: datetime
+    rows: list[Recommendation], *, names: dict[int, str], quantities: dict[int, int], reference: datetime
 ) -> list[Card]:
     cards = []
     for row in rows:
-        reasons = [
-            ReasonLine(
-                label=REASON_LABELS.get(reason["kind"], reason["kind"].replace("_", " ").capitalize()),
-                sentence=explanations.reason_sentence(reason, product_names=names),
-                weight=float(reason.get("weight", 0.0)),
-            )
-            for reason in row.reasons
-            if reason.get("kind") in explanations.FORMATTERS
-        ]
         cards.append(
             Card(
                 surface=row.surface,
@@ -215,12 +221,55 @@ def _cards(
                 rank=row.rank,
                 score=row.score,
                 explanation=row.explanation,
-                reasons=reasons,
-                is_new_arrival=_is_new_arrival(row.product, row.reasons, reference=reference),
-                basket_quantity=basket.quantities.get(row.product_id, 0),
+                reasons=reason_lines(row.reasons, names=names),
+                is_new_arrival=is_new_arrival(row.product, row.reasons, reference=reference),
+                basket_quantity=quantities.get(row.product_id, 0),
             )
         )
     return cards
+
+
+@dataclass(frozen=True)
+class Lists:
+    """The three lists of one version as cards, whoever reads them (the dashboard, the API's documents)."""
+
+    for_you: list[Card]
+    new_for_you: list[Card]
+    due: list[ReorderPrediction]
+
+
+def lists_from_rows(
+    *,
+    version: ModelVersion,
+    for_you: list[Recommendation],
+    new_for_you: list[Recommendation],
+    due: list[ReorderPrediction],
+    new_for_you_limit: int,
+    quantities: dict[int, int] | None = None,
+) -> Lists:
+    """The shown lists from the version's rows (ranked, read with their products): one query for the
+    product names the explanations quote.
+
+    Rows are computed at training time: products discontinued since then are dropped here, not offered.
+    Products already recommended "for you" are not repeated under "New for you"; callers read a few more
+    new-for-you rows than shown so the section stays full after that.
+    """
+    quantities = quantities or {}
+    for_you = [row for row in for_you if row.product.is_active]
+    shown_above = {row.product_id for row in for_you}
+    new_for_you = [row for row in new_for_you if row.product.is_active and row.product_id not in shown_above][
+        :new_for_you_limit
+    ]
+    anchors: set[int] = set()
+    for row in (*for_you, *new_for_you):
+        anchors |= explanations.anchor_ids(row.reasons)
+    names = dict(Product.objects.filter(pk__in=anchors).values_list("pk", "name")) if anchors else {}
+    reference = version.data_cutoff or timezone.now()
+    return Lists(
+        for_you=_cards(for_you, names=names, quantities=quantities, reference=reference),
+        new_for_you=_cards(new_for_you, names=names, quantities=quantities, reference=reference),
+        due=[row for row in due if row.product.is_active],
+    )
 
 
 def dashboard_for(*, retailer: Retailer) -> Dashboard:
@@ -229,44 +278,26 @@ def dashboard_for(*, retailer: Retailer) -> Dashboard:
     version = selectors.active_version()
     if version is None:
         return Dashboard(version=None, summary=summary)
-    # Rows are computed at training time: products discontinued since then are dropped here, not offered.
-    for_you = [
-        row
-        for row in selectors.recommendations_for(
+    quantities = summary.basket.quantities
+    lists = lists_from_rows(
+        version=version,
+        for_you=selectors.recommendations_for(
             retailer=retailer, surface=Surface.FOR_YOU, limit=FOR_YOU_LIMIT, version=version
-        )
-        if row.product.is_active
-    ]
-    # Products already recommended above are not repeated under "New for you"; reading a few more rows than
-    # shown keeps the section full after that.
-    shown_above = {row.product_id for row in for_you}
-    new_for_you = [
-        row
-        for row in selectors.recommendations_for(
+        ),
+        new_for_you=selectors.recommendations_for(
             retailer=retailer,
             surface=Surface.NEW_FOR_YOU,
             limit=NEW_FOR_YOU_LIMIT + FOR_YOU_LIMIT,
             version=version,
-        )
-        if row.product.is_active and row.product_id not in shown_above
-    ][:NEW_FOR_YOU_LIMIT]
-    due = [
-        row
-        for row in selectors.reorders_due_for(retailer=retailer, limit=DUE_LIMIT, version=version)
-        if row.product.is_active
-    ]
-    anchors: set[int] = set()
-    for row in (*for_you, *new_for_you):
-        anchors |= explanations.anchor_ids(row.reasons)
-    names = dict(Product.objects.filter(pk__in=anchors).values_list("pk", "name")) if anchors else {}
-    reference = version.data_cutoff or timezone.now()
-    basket = summary.basket
+        ),
+        due=selectors.reorders_due_for(retailer=retailer, limit=DUE_LIMIT, version=version),
+        new_for_you_limit=NEW_FOR_YOU_LIMIT,
+        quantities=quantities,
+    )
     return Dashboard(
         version=version,
         summary=summary,
-        for_you=_cards(for_you, names=names, basket=basket, reference=reference),
-        new_for_you=_cards(new_for_you, names=names, basket=basket, reference=reference),
-        due=[
-            DueItem(prediction=row, basket_quantity=basket.quantities.get(row.product_id, 0)) for row in due
-        ],
+        for_you=lists.for_you,
+        new_for_you=lists.new_for_you,
+        due=[DueItem(prediction=row, basket_quantity=quantities.get(row.product_id, 0)) for row in lists.due],
     )

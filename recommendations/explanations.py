@@ -150,3 +150,8 @@ def association_sentence(*, product_name: str, together: int, product_orders: in
 
 def reorder_sentence(*, cadence_days: float, days_since_last: int) -> str:
     return _due({"cadence_days": cadence_days, "days_since_last": days_since_last}, {}) + "."
+
+
+def similarity_sentence(*, similarity: float) -> str:
+    """Content similarity is a model score, not a count: the sentence says what it compares, nothing more."""
+    return f"{round(max(0.0, min(1.0, similarity)) * 100)}% match on name, category, vendor and description."

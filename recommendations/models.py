@@ -7,6 +7,7 @@ of a new version beside it and flip the pointer in one transaction (see services
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.db import models, router, transaction
 from django.db.models import ProtectedError, Q
 from django.utils import timezone
@@ -403,3 +404,58 @@ class TaskOutbox(models.Model):
         if self.gave_up_at is not None:
             return self.State.GIVEN_UP
         return self.State.PUBLISHED if self.delivered_at is not None else self.State.PENDING
+
+
+class RecommendationDocument(VersionRow):
+    """A retailer's lists of one version (for you, due, new for you) as one JSON document for the API.
+
+    Built from the version's rows (recommendations/documents.py) and cached in Redis keyed by version, so a
+    read costs one cache lookup, or one indexed query when Redis is down; a retailer's refresh rebuilds it.
+    """
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="documents")
+    retailer = models.ForeignKey("accounts.Retailer", on_delete=models.CASCADE, related_name="+")
+    body = models.JSONField()
+    built_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "retailer"], name="recdocument_one_per_retailer"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"lists of retailer {self.retailer_id} in version {self.model_version_id}"
+
+
+class Prediction(models.Model):
+    """One answer of the next-item endpoint, kept as the retailer's prediction history.
+
+    The input and the ranked answer are stored as they were given, so the history says what the app was told
+    even after the version that produced it is pruned.
+    """
+
+    class Kind(models.TextChoices):
+        NEXT_ITEM = "next_item", "Next item"
+
+    retailer = models.ForeignKey("accounts.Retailer", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.NEXT_ITEM)
+    # The product ids asked about, in the order given.
+    input_product_ids = models.JSONField(default=list)
+    # [{"rank", "product_id", "score", "sentence"}, ...] as returned.
+    results = models.JSONField(default=list)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["retailer", "-created_at"], name="prediction_history")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for retailer {self.retailer_id} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -5,8 +5,9 @@ versions while a new version is being published. A page that calls several selec
 `version` (from `active_version()`) to each, so the whole request reads one version.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from django.db.models import QuerySet
@@ -126,6 +127,63 @@ def related_to(*, product: Product, limit: int) -> Related:
     )
 
 
+class AssociationFacts(Protocol):
+    """What basket completion reads of an association row: a ProductAssociation, or its cached copy."""
+
+    product_id: int
+    other_id: int
+    together: int
+    product_orders: int
+    lift: float
+
+
+def completion_ranking(
+    *, basket: Collection[int], associations: Sequence[AssociationFacts], vectors: Mapping[int, np.ndarray]
+) -> list[tuple[AssociationFacts, float]]:
+    """Every candidate of a basket, best first, with the association that produced it and its score.
+
+    `associations` are the basket products' rows in rank order; a candidate keeps its strongest-lift row (the
+    one its sentence quotes), scored by lift and, where the vectors allow, by its cosine to the basket's mean
+    embedding. Shared by the basket page and the next-item API, which read the rows from different places.
+    """
+    best: dict[int, AssociationFacts] = {}
+    for association in associations:
+        if association.other_id in basket:
+            continue
+        current = best.get(association.other_id)
+        if current is None or association.lift > current.lift:
+            best[association.other_id] = association
+    if not best:
+        return []
+    candidate_ids = list(best)
+    lift = np.array([best[pid].lift for pid in candidate_ids], dtype=np.float64)
+    scores = np.log1p(lift) / np.log1p(lift).max()
+    basket_vectors = [vectors[pid] for pid in basket if pid in vectors]
+    if basket_vectors:
+        centre = np.mean(basket_vectors, axis=0)
+        centre /= np.linalg.norm(centre) or 1.0
+        cosine = np.array(
+            [
+                float(vectors[pid] @ centre / (np.linalg.norm(vectors[pid]) or 1.0))
+                if pid in vectors
+                else 0.0
+                for pid in candidate_ids
+            ]
+        )
+        scores = (1 - EMBEDDING_WEIGHT) * scores + EMBEDDING_WEIGHT * np.clip(cosine, 0.0, 1.0)
+    order = np.argsort(-scores, kind="stable")
+    return [(best[candidate_ids[index]], round(float(scores[index]), 6)) for index in order]
+
+
+def completion_reason(association: AssociationFacts) -> explanations.Reason:
+    return explanations.bought_with_reason(
+        anchor=association.product_id,
+        together=association.together,
+        anchor_orders=association.product_orders,
+        lift=association.lift,
+    )
+
+
 def basket_completion(
     *, retailer: Retailer, product_ids: Sequence[int], limit: int = 5, version: ModelVersion | None = None
 ) -> list[Suggestion]:
@@ -147,49 +205,21 @@ def basket_completion(
     )
     if not associations:
         return []
-    best: dict[int, ProductAssociation] = {}
-    for association in associations:
-        current = best.get(association.other_id)
-        if current is None or association.lift > current.lift:
-            best[association.other_id] = association
-    candidate_ids = list(best)
-    lift = np.array([best[pid].lift for pid in candidate_ids], dtype=np.float64)
-    scores = np.log1p(lift) / np.log1p(lift).max()
-
     vectors = {
         row.product_id: np.frombuffer(bytes(row.vector), dtype=np.float32)
         for row in ItemVector.objects.filter(
-            model_version_id=version_id, product_id__in=[*basket, *candidate_ids]
+            model_version_id=version_id, product_id__in=[*basket, *{row.other_id for row in associations}]
         )
     }
-    basket_vectors = [vectors[pid] for pid in basket if pid in vectors]
-    if basket_vectors:
-        centre = np.mean(basket_vectors, axis=0)
-        centre /= np.linalg.norm(centre) or 1.0
-        cosine = np.array(
-            [
-                float(vectors[pid] @ centre / (np.linalg.norm(vectors[pid]) or 1.0))
-                if pid in vectors
-                else 0.0
-                for pid in candidate_ids
-            ]
-        )
-        scores = (1 - EMBEDDING_WEIGHT) * scores + EMBEDDING_WEIGHT * np.clip(cosine, 0.0, 1.0)
-
-    order = np.argsort(-scores, kind="stable")[:limit]
     suggestions = []
-    for index in order:
-        association = best[candidate_ids[index]]
-        reason = explanations.bought_with_reason(
-            anchor=association.product_id,
-            together=association.together,
-            anchor_orders=association.product_orders,
-            lift=association.lift,
-        )
+    for association, score in completion_ranking(basket=basket, associations=associations, vectors=vectors)[
+        :limit
+    ]:
+        reason = completion_reason(association)
         suggestions.append(
             Suggestion(
                 product=association.other,
-                score=round(float(scores[index]), 6),
+                score=score,
                 reasons=[reason],
                 explanation=explanations.sentence_for(
                     [reason], product_names={association.product_id: association.product.name}

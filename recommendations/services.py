@@ -28,12 +28,13 @@ from django.utils import timezone
 from accounts.models import Retailer
 from catalog.models import Product
 from orders.models import Order
-from recommendations import explanations
+from recommendations import documents, explanations
 from recommendations.models import (
     ItemVector,
     ModelVersion,
     ProductAssociation,
     Recommendation,
+    RecommendationDocument,
     ReorderPrediction,
     SimilarProduct,
     Surface,
@@ -60,6 +61,8 @@ MIN_COMPARABLE_RETAILERS = 10
 RETRAIN_LOCK_KEY = 0x53425254
 
 ROW_MODELS: tuple[type[models.Model], ...] = (
+    # First: documents are built from the rows below, and go with them.
+    RecommendationDocument,
     Recommendation,
     ReorderPrediction,
     ProductAssociation,
@@ -655,6 +658,7 @@ def model_version_precompute(
             log(f"Retailers {start + len(batch):,}/{len(retailer_ids):,}")
     with transaction.atomic():
         counts |= _product_rows(version=version, model=model, names=names)
+    documents.documents_build_all(version=version, retailer_ids=retailer_ids)
     version.row_counts = counts
     version.precompute_seconds = round(time.monotonic() - started, 2)
     version.save(update_fields=["row_counts", "precompute_seconds"])
@@ -847,9 +851,11 @@ def retailer_refresh(*, retailer_id: int) -> dict[str, int]:
         ):
             return {}
         _delete_version_rows(version, retailer_ids=[retailer_id])
-        return _write_retailer_rows(
+        counts = _write_retailer_rows(
             version_id=version.pk, recommended=recommended, new=new, due=due, names=names, known=known
         )
+        documents.document_rebuild(retailer_id=retailer_id, version=version)
+        return counts
 
 
 def _with_rank(recommendation: Any, rank: int) -> Any:

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from recommendations import outbox, services
+from recommendations import feedback, outbox, predictions, services
 from recommendations.models import TrainingRun
 
 # Training Online Retail takes minutes; the limits stop a stuck run well before the nightly one is due again.
@@ -57,3 +57,17 @@ def refresh_recent_retailers(hours: int = 2) -> list[int]:
 @shared_task(soft_time_limit=120, time_limit=150)
 def deliver_outbox() -> dict[str, int]:
     return {"delivered": outbox.task_outbox_deliver_pending(), "pruned": outbox.task_outbox_prune()}
+
+
+FLUSH_MAX_BATCHES = 40
+
+
+# Beat runs this every 10 s (migration 0006): it writes the events and predictions the API buffered in Redis.
+# Each queue has one flusher at a time (a Redis lock) and a batch leaves Redis only after its commit, so an
+# overlapping or repeated run is harmless; a run that finds a queue busy leaves it to the running one.
+@shared_task(soft_time_limit=50, time_limit=60)
+def flush_feedback() -> dict[str, int | None]:
+    return {
+        "events": feedback.feedback_flush(max_batches=FLUSH_MAX_BATCHES),
+        "predictions": predictions.predictions_flush(max_batches=FLUSH_MAX_BATCHES),
+    }

@@ -87,6 +87,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "health_check",
     "csp",
@@ -295,14 +298,71 @@ CELERY_TIMEZONE = "UTC"
 # (a refresh: 90 s); a retrain declares its own, longer delay (recommendations/tasks.py).
 OUTBOX_REDELIVER_SECONDS = envint("SMARTBASKET_OUTBOX_REDELIVER_SECONDS", 600, minimum=1)
 
+# The mobile JSON API (smartbasket/api/): /api/v1/, documented at /api/v1/docs/ from the serializers.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.api_auth.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": ["smartbasket.api.parsers.BoundedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "smartbasket.api.pagination.PagePagination",
     "PAGE_SIZE": 25,
+    "EXCEPTION_HANDLER": "smartbasket.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["smartbasket.api.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        # Per signed-in user on every endpoint: generous for an app, a wall for a runaway client.
+        "user": envstr("API_THROTTLE_USER", "1200/min"),
+        # The token endpoint, against password guessing: per (username, client address), so an attacker
+        # elsewhere never locks the real user out, plus a looser cap per client address alone.
+        "token_username": envstr("API_THROTTLE_TOKEN_USERNAME", "10/min"),
+        "token_address": envstr("API_THROTTLE_TOKEN_ADDRESS", "60/min"),
+        "anon": envstr("API_THROTTLE_ANON", "120/min"),
+    },
+    "NUM_PROXIES": None,
+}
+# Hostile bodies are refused before they are parsed: larger than this, or nested deeper (smartbasket/api).
+API_MAX_BODY_BYTES = envint("API_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
+API_MAX_JSON_DEPTH = envint("API_MAX_JSON_DEPTH", 8, minimum=2)
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=envint("JWT_ACCESS_MINUTES", 10, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=envint("JWT_REFRESH_DAYS", 14, minimum=1)),
+    # Every refresh returns a new refresh token and blacklists the old one: a stolen refresh token that is
+    # used after its owner refreshed is a 401.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    # Access tokens carry a hash of the password: a password change ends them at once, not in 10 minutes.
+    "CHECK_REVOKE_TOKEN": True,
+    "REVOKE_TOKEN_CLAIM": "hash_password",
+    "TOKEN_OBTAIN_SERIALIZER": "accounts.api_auth.TokenObtainSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "accounts.api_auth.TokenRefreshSerializer",
+    "TOKEN_BLACKLIST_SERIALIZER": "accounts.api_auth.TokenLogoutSerializer",
+}
+if SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] > timedelta(minutes=15):
+    raise ImproperlyConfigured("JWT_ACCESS_MINUTES must be at most 15")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SmartBasket API",
+    "DESCRIPTION": "The retailer's JSON API for mobile clients: catalogue, basket, orders, explained "
+    "recommendations, next-item predictions and feedback. Sign in at `POST /api/v1/token/`, then send "
+    '`Authorization: Bearer <access>`. Every error has the shape `{"error": {"code", "message", '
+    '"fields"}}`.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "smartbasket.api.schema.add_error_responses",
+    ],
 }
 
 LANGUAGE_CODE = "en-gb"

@@ -14,7 +14,8 @@ urlpatterns = [
     path("vendor/", include("vendors.urls")),
     path("dashboard/", include("recommendations.urls")),
     path("catalogue/", include("catalog.urls")),
-    path("api/", include("smartbasket.api_urls")),
+    path("api/v1/", include("smartbasket.api.urls")),
+    path("api/", include("smartbasket.api.legacy")),
     path("", include("orders.urls")),
     path("", include("accounts.urls")),
 ]

@@ -134,22 +134,24 @@ def test_guessing_many_usernames_from_one_address_pauses_that_address_only(setti
     assert sign_in(REAL_USER, user.username, DEFAULT_PASSWORD)[1].status_code == 302
 
 
+JSON = "application/json"
+
+
 def test_the_token_endpoint_counts_failures_and_answers_a_locked_combination_with_429() -> None:
     user = UserFactory()
     attacker = Client(REMOTE_ADDR=ATTACKER)
-    token_url = reverse("api-token")
+    token_url = reverse("api-v1-token")
     wrong = {"username": user.username, "password": "wrong"}
-    guesses = [attacker.post(token_url, wrong).status_code for _ in range(5)]
+    guesses = [attacker.post(token_url, wrong, content_type=JSON).status_code for _ in range(5)]
 
-    locked = attacker.post(token_url, {"username": user.username, "password": DEFAULT_PASSWORD})
-    elsewhere = Client(REMOTE_ADDR=REAL_USER).post(
-        token_url, {"username": user.username, "password": DEFAULT_PASSWORD}
-    )
+    right = {"username": user.username, "password": DEFAULT_PASSWORD}
+    locked = attacker.post(token_url, right, content_type=JSON)
+    elsewhere = Client(REMOTE_ADDR=REAL_USER).post(token_url, right, content_type=JSON)
 
     assert guesses == [401] * 5
     assert AccessAttempt.objects.get(username=user.username, ip_address=ATTACKER).failures_since_start == 5
     assert locked.status_code == 429
-    assert "Try again in 15 minutes" in locked.json()["detail"]
+    assert "Try again in 15 minutes" in locked.json()["error"]["message"]
     assert 14 * 60 < int(locked["Retry-After"]) <= 15 * 60
     assert CountingHasher.verified == 5 + 1
     assert elsewhere.status_code == 200

@@ -41,6 +41,7 @@ from django_celery_beat.models import (
     PeriodicTask,
     SolarSchedule,
 )
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.tests.factories import RetailerFactory, UserFactory
@@ -114,7 +115,15 @@ VENDOR_PAGE =         row(LOGIN,        "403",        "403",        "200",      
 # Vendor X's product: vendor Y is told that it does not exist.
 VENDOR_OBJECT =       row(LOGIN,        "403",        "403",        "200",        "404",        "403")
 RETAILER_API =        row("401",        "200",        "200",        "403",        "403",        "403")
+RETAILER_API_CREATED = row("401",       "201",        "201",        "403",        "403",        "403")
+RETAILER_API_ACCEPTED = row("401",      "202",        "202",        "403",        "403",        "403")
+RETAILER_API_POST_ONLY = row("401",     "405",        "405",        "403",        "403",        "403")
 RETAILER_API_OBJECT = row("401",        "200",        "404",        "403",        "403",        "403")
+RETAILER_API_OBJECT_POST_ONLY = row("401", "405",     "405",        "403",        "403",        "403")
+# Every signed-in account has a profile: retailer and vendor members and staff alike.
+MEMBER_API =          row("401",        "200",        "200",        "200",        "200",        "200")
+MEMBER_API_POST_ONLY = row("401",       "405",        "405",        "405",        "405",        "405")
+MEMBER_API_INVALID =  row("401",        "400",        "400",        "400",        "400",        "400")
 # Who may call it is checked before the method, so only a retailer learns that GET is not allowed.
 API_PLACE_GET =       row("401",        "405",        "405",        "403",        "403",        "403")
 API_PLACE =           row("401",        "201",        "400",        "403",        "403",        "403")
@@ -142,7 +151,7 @@ class Probe:
     method: str = "GET"
     # None: a plain request; "": an htmx request (HX-Request: true); otherwise also that HX-Target.
     htmx: str | None = None
-    data: dict[str, str] = field(default_factory=dict)
+    data: dict[str, object] = field(default_factory=dict)
     query: str = ""
     # URL keyword argument -> world key; the defaults are in URL_KWARGS.
     kwargs: dict[str, str] = field(default_factory=dict)
@@ -159,6 +168,18 @@ def get(route: str, expected: Expected, **options: object) -> Probe:
 
 def post(route: str, expected: Expected, **options: object) -> Probe:
     return Probe(route, expected, "POST", **options)
+
+
+def put(route: str, expected: Expected, **options: object) -> Probe:
+    return Probe(route, expected, "PUT", **options)
+
+
+def patch(route: str, expected: Expected, **options: object) -> Probe:
+    return Probe(route, expected, "PATCH", **options)
+
+
+def delete(route: str, expected: Expected, **options: object) -> Probe:
+    return Probe(route, expected, "DELETE", **options)
 
 
 # Payloads: add one of vendor X's products; add retailer A's due item.
@@ -243,21 +264,63 @@ PORTAL = [
 # The JSON API, authenticated as mobile clients are: a JWT in the Authorization header.
 API = [
     # Empty payloads: the token endpoints answer 400 without ever checking a password.
-    get("api-token",                        everyone("405")),
-    post("api-token",                       everyone("400")),
-    get("api-token-refresh",                everyone("405")),
-    post("api-token-refresh",               everyone("400")),
-    get("api-products",                     RETAILER_API),
-    get("api-product-related",              RETAILER_API),
-    get("api-recommendations",              RETAILER_API),
-    get("api-basket",                       RETAILER_API),
-    post("api-basket",                      RETAILER_API,
-         data={"product_id": "{product_x}", "quantity": "2"}),
-    get("api-basket-place",                 API_PLACE_GET),
-    post("api-basket-place",                API_PLACE),
-    get("api-basket-suggestions",           RETAILER_API),
-    get("api-orders",                       RETAILER_API),
-    get("api-order-detail",                 RETAILER_API_OBJECT),
+    get("api-v1-token",                     everyone("405")),
+    post("api-v1-token",                    everyone("400")),
+    get("api-v1-token-refresh",             everyone("405")),
+    post("api-v1-token-refresh",            everyone("400")),
+    get("api-v1-token-verify",              everyone("405")),
+    post("api-v1-token-verify",             everyone("400")),
+    get("api-v1-token-logout",              everyone("405")),
+    post("api-v1-token-logout",             everyone("400")),
+    get("api-v1-me",                        MEMBER_API),
+    patch("api-v1-me",                      MEMBER_API, data={"first_name": "Sam"}),
+    get("api-v1-password",                  MEMBER_API_POST_ONLY),
+    post("api-v1-password",                 MEMBER_API_INVALID),
+    get("api-v1-categories",                RETAILER_API),
+    get("api-v1-vendors",                   RETAILER_API),
+    get("api-v1-products",                  RETAILER_API),
+    get("api-v1-product-detail",            RETAILER_API),
+    get("api-v1-basket",                    RETAILER_API),
+    delete("api-v1-basket",                 RETAILER_API),
+    get("api-v1-basket-items",              RETAILER_API_POST_ONLY),
+    post("api-v1-basket-items",             RETAILER_API_CREATED,
+         data={"product_id": "{product_x}", "quantity": 2}),
+    put("api-v1-basket-item",               RETAILER_API_OBJECT, data={"quantity": 2},
+        kwargs={"product_id": "product_x2"}),
+    delete("api-v1-basket-item",            RETAILER_API_OBJECT, kwargs={"product_id": "product_x2"}),
+    get("api-v1-basket-place",              API_PLACE_GET),
+    post("api-v1-basket-place",             API_PLACE),
+    get("api-v1-orders",                    RETAILER_API),
+    get("api-v1-order-detail",              RETAILER_API_OBJECT),
+    get("api-v1-order-reorder",             RETAILER_API_OBJECT_POST_ONLY),
+    post("api-v1-order-reorder",            RETAILER_API_OBJECT),
+    get("api-v1-recommendations",           RETAILER_API),
+    get("api-v1-due",                       RETAILER_API),
+    post("api-v1-due-add",                  RETAILER_API),
+    get("api-v1-predictions",               RETAILER_API),
+    get("api-v1-next-item",                 RETAILER_API),
+    post("api-v1-next-item",                RETAILER_API, data={"product_ids": ["{product_x}"]}),
+    post("api-v1-next-item-unslashed",      RETAILER_API, data={"product_ids": ["{product_x}"]}),
+    post("api-v1-feedback",                 RETAILER_API_ACCEPTED,
+         data={"events": [{"kind": "impression", "product_id": "{product_x}", "surface": "for_you"}]}),
+    # The documentation is public: it describes no data.
+    get("api-v1-schema",                    everyone("200")),
+    get("api-v1-docs",                      everyone("200")),
+    get("api-v1-redoc",                     everyone("200")),
+    get("api-v1-not-found",                 everyone("404")),
+    # The first release's paths: a permanent redirect to their successor for everybody (it checks nothing).
+    post("api-token",                       everyone("308 /api/v1/token/")),
+    post("api-token-refresh",               everyone("308 /api/v1/token/refresh/")),
+    get("api-products",                     everyone("308 /api/v1/products/")),
+    get("api-product-related",              everyone("308 /api/v1/products/{product_x}/")),
+    get("api-recommendations",              everyone("308 /api/v1/recommendations/")),
+    get("api-basket",                       everyone("308 /api/v1/basket/")),
+    post("api-basket",                      everyone("308 /api/v1/basket/items/")),
+    post("api-basket-place",                everyone("308 /api/v1/basket/place/")),
+    get("api-basket-suggestions",           everyone("308 /api/v1/predictions/next-item/")),
+    get("api-orders",                       everyone("308 /api/v1/orders/")),
+    get("api-order-detail",                 everyone("308 /api/v1/orders/{order_a}/")),
+    get("api-not-found",                    everyone("404")),
 ]
 
 ADMIN_SITE = [
@@ -324,6 +387,9 @@ ADMIN_MODELS = {
     "recommendations.recommendationevent": AdminModel("event_a", add="403"),
     # The active version cannot be deleted: every portal page reads its rows.
     "recommendations.modelversion": AdminModel("version", add="403", delete="403"),
+    # Issued and revoked refresh tokens: written by sign-ins, rotations, logouts and password changes only.
+    "token_blacklist.outstandingtoken": AdminModel("outstanding_token", add="403", delete="403"),
+    "token_blacklist.blacklistedtoken": AdminModel("blacklisted_token"),
     "recommendations.trainingrun": AdminModel("training_run", add="403", delete="403"),
     "recommendations.taskoutbox": AdminModel("outbox_entry", add="403", delete="403"),
 }
@@ -456,6 +522,7 @@ def _build_world() -> World:
         "vendor_x": vendor_x.pk,
         "category": category.pk,
         "product_x": product_x.pk,
+        "product_x2": product_x2.pk,
         "retailer_a": retailer_a.pk,
         "user_a": users[RETAILER_A].pk,
         "order_a": order_a.pk,
@@ -498,6 +565,10 @@ def _build_world() -> World:
         client.force_login(user)
         sessions[role] = client.cookies[settings.SESSION_COOKIE_NAME].value
     tokens = {role: str(RefreshToken.for_user(user).access_token) for role, user in users.items()}
+    revoked = RefreshToken.for_user(users[RETAILER_A])
+    revoked.blacklist()
+    ids["outstanding_token"] = OutstandingToken.objects.get(jti=revoked["jti"]).pk
+    ids["blacklisted_token"] = BlacklistedToken.objects.get(token__jti=revoked["jti"]).pk
     return World({name: str(value) for name, value in ids.items()}, sessions, tokens)
 
 
@@ -541,12 +612,26 @@ def _request(probe: Probe, role: str, world: World) -> HttpResponse:
         headers["HX-Request"] = "true"
         if probe.htmx:
             headers["HX-Target"] = probe.htmx
-    data = {name: value.format(**world.ids) for name, value in probe.data.items()}
+    data = _filled(probe.data, world.ids)
     if probe.method == "GET":
         return client.get(path, headers=headers)
     if is_api:
-        return client.post(path, json.dumps(data), content_type="application/json", headers=headers)
+        return client.generic(
+            probe.method, path, json.dumps(data), content_type="application/json", headers=headers
+        )
     return client.post(path, data, headers=headers)
+
+
+def _filled(value: object, ids: dict[str, str]) -> object:
+    """A payload with its `{name}` strings replaced; a whole-string placeholder of an id becomes a number."""
+    if isinstance(value, dict):
+        return {key: _filled(item, ids) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_filled(item, ids) for item in value]
+    if isinstance(value, str):
+        filled = value.format(**ids)
+        return int(filled) if value.startswith("{") and filled.isdigit() else filled
+    return value
 
 
 def _answer(response: HttpResponse) -> str:

@@ -54,7 +54,7 @@ def _fill_basket(user) -> Order:
 def _api_client(user) -> APIClient:
     client = APIClient()
     token = client.post(
-        reverse("api-token"), {"username": user.username, "password": DEFAULT_PASSWORD}, format="json"
+        reverse("api-v1-token"), {"username": user.username, "password": DEFAULT_PASSWORD}, format="json"
     ).json()["access"]
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
@@ -117,7 +117,7 @@ def test_placing_an_order_through_the_api_answers_promptly_when_redis_is_down(
     own_redis.pause() if outage == "hung" else own_redis.stop()
 
     started = time.monotonic()
-    response = api.post(reverse("api-basket-place"))
+    response = api.post(reverse("api-v1-basket-place"))
     elapsed = time.monotonic() - started
 
     print(f"order placement through the API with Redis {outage}: {elapsed:.2f}s")

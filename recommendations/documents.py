@@ -1,0 +1,282 @@
+"""Each retailer's lists of one model version (for you, due, new for you) as one JSON document.
+
+The API reads a retailer's recommendations with one cache round trip instead of a dozen queries: the document
+is built once from the version's rows (three queries whatever the list sizes), stored in PostgreSQL
+(RecommendationDocument) and cached in Redis under a key naming the version, so a new version never serves an
+old version's lists. A retailer's refresh after an order rebuilds the document in the same transaction as the
+rows it is built from. When Redis is down or hung (1 s socket timeouts) the document is read from
+PostgreSQL: one indexed query, never an error.
+
+Products in a document go stale when the catalogue changes (a price, a discontinued product). Every document
+carries the catalogue stamp it was built under, a token in the cache bumped after any product, category or
+vendor change (and after an import); the stamp is read with the document in the same round trip, and a
+document of another stamp is rebuilt.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
+
+from accounts.models import Retailer
+from catalog.models import Category, Product
+from catalog.serializers import ProductSerializer
+from recommendations import dashboard
+from recommendations.models import (
+    ModelVersion,
+    Recommendation,
+    RecommendationDocument,
+    ReorderPrediction,
+    Surface,
+)
+from vendors.models import Vendor
+
+logger = logging.getLogger(__name__)
+
+# The longest list the API hands out (`?limit=` is at most this); a document holds this many of each list.
+DOCUMENT_LIMIT = 50
+CATALOGUE_STAMP_KEY = "catalogue:stamp"
+# A document of a version nobody reads any more leaves the cache by itself.
+CACHE_SECONDS = 24 * 60 * 60
+# Inside the body, never shown by the API serializers: the catalogue stamp the products were read under.
+STAMP_FIELD = "catalogue_stamp"
+PRODUCT_JOINS = ("product__vendor", "product__category")
+
+
+def cache_key(*, version_id: int, retailer_id: int) -> str:
+    return f"recdoc:v{version_id}:r{retailer_id}"
+
+
+def _cache_call(operation: Callable[[], Any], *, what: str) -> tuple[bool, Any]:
+    """Run one cache operation; (False, None) when Redis is down or hung, which must never fail a request."""
+    try:
+        return True, operation()
+    # Any client error (refused, timed out, a protocol error of a half-dead server) means "no cache".
+    except Exception as error:
+        logger.warning("cache %s failed, serving from PostgreSQL: %s", what, error)
+        return False, None
+
+
+# --- Building
+
+
+def _card_item(card: dashboard.Card) -> dict[str, Any]:
+    return {
+        "rank": card.rank,
+        "product": ProductSerializer(card.product).data,
+        "score": card.score,
+        "reasons": [
+            {"kind": line.kind, "label": line.label, "sentence": line.sentence, "weight": line.weight}
+            for line in card.reasons
+        ],
+        "sentence": card.explanation,
+        "is_new_arrival": card.is_new_arrival,
+    }
+
+
+def _due_item(rank: int, row: ReorderPrediction, *, version: ModelVersion) -> dict[str, Any]:
+    # A prediction stores its numbers, not a reason: the reason is restated from them with the same wording.
+    reason = {
+        "kind": "due",
+        "weight": 1.0,
+        "facts": {"cadence_days": row.cadence_days, "days_since_last": row.days_since_last},
+    }
+    reference = version.data_cutoff or timezone.now()
+    return {
+        "rank": rank,
+        "product": ProductSerializer(row.product).data,
+        "score": row.confidence,
+        "reasons": [
+            {"kind": line.kind, "label": line.label, "sentence": line.sentence, "weight": line.weight}
+            for line in dashboard.reason_lines([reason], names={})
+        ],
+        "sentence": row.explanation,
+        "is_new_arrival": dashboard.is_new_arrival(row.product, [], reference=reference),
+        "expected_date": row.expected_date.isoformat(),
+        "cadence_days": row.cadence_days,
+        "last_ordered": row.last_ordered.isoformat(),
+        "days_since_last": row.days_since_last,
+        "confidence": row.confidence,
+        "suggested_quantity": row.suggested_quantity,
+    }
+
+
+def document_build(*, retailer_id: int, version: ModelVersion, stamp: str | None) -> dict[str, Any]:
+    """The document from the version's rows: three queries (both recommendation surfaces, the due
+    predictions, the product names the reasons quote), whatever the list sizes.
+
+    The lists are chosen as the dashboard chooses them (dashboard.lists_from_rows): discontinued products
+    are skipped and a product recommended "for you" is not repeated under "new for you".
+    """
+    rows = list(
+        Recommendation.objects.filter(
+            model_version=version,
+            retailer_id=retailer_id,
+            surface__in=[Surface.FOR_YOU, Surface.NEW_FOR_YOU],
+        )
+        .select_related(*PRODUCT_JOINS)
+        .order_by("surface", "rank")
+    )
+    due = list(
+        ReorderPrediction.objects.filter(model_version=version, retailer_id=retailer_id)
+        .select_related(*PRODUCT_JOINS)
+        .order_by("expected_date", "-confidence", "product_id")
+    )
+    lists = dashboard.lists_from_rows(
+        version=version,
+        for_you=[row for row in rows if row.surface == Surface.FOR_YOU],
+        new_for_you=[row for row in rows if row.surface == Surface.NEW_FOR_YOU],
+        due=due,
+        new_for_you_limit=DOCUMENT_LIMIT,
+    )
+    return {
+        "model_version": version.pk,
+        "generated_at": timezone.now().isoformat(),
+        "for_you": [_card_item(card) for card in lists.for_you[:DOCUMENT_LIMIT]],
+        "due": [
+            _due_item(rank, row, version=version)
+            for rank, row in enumerate(lists.due[:DOCUMENT_LIMIT], start=1)
+        ],
+        "new_for_you": [_card_item(card) for card in lists.new_for_you],
+        STAMP_FIELD: stamp,
+    }
+
+
+def _stored(*, retailer_id: int, version: ModelVersion, body: dict[str, Any], replace: bool) -> None:
+    """Upsert the document row. A reader filling a gap does not overwrite a row written meanwhile (by a
+    refresh, whose rows are newer than the ones the reader saw); a refresh or a stale stamp replaces it."""
+    row = RecommendationDocument(
+        model_version=version, retailer_id=retailer_id, body=body, built_at=timezone.now()
+    )
+    if replace:
+        RecommendationDocument.objects.bulk_create(
+            [row],
+            update_conflicts=True,
+            unique_fields=["model_version", "retailer"],
+            update_fields=["body", "built_at"],
+        )
+    else:
+        RecommendationDocument.objects.bulk_create([row], ignore_conflicts=True)
+
+
+# --- The catalogue stamp
+
+
+def _new_stamp() -> str:
+    return uuid.uuid4().hex
+
+
+def catalogue_stamp_bump() -> None:
+    """Mark every document's products as stale; they are rebuilt as they are next read. Run after commit:
+    a document rebuilt before the change is visible would carry the new stamp with the old products."""
+    _cache_call(lambda: cache.set(CATALOGUE_STAMP_KEY, _new_stamp(), None), what="catalogue stamp bump")
+
+
+def _catalogue_changed(sender: type, **kwargs: Any) -> None:
+    transaction.on_commit(catalogue_stamp_bump)
+
+
+for _model in (Product, Category, Vendor):
+    post_save.connect(
+        _catalogue_changed, sender=_model, dispatch_uid=f"catalogue_stamp_save_{_model.__name__}"
+    )
+    post_delete.connect(
+        _catalogue_changed, sender=_model, dispatch_uid=f"catalogue_stamp_delete_{_model.__name__}"
+    )
+
+
+def _current_stamp(found: str | None) -> str | None:
+    """The stamp read with the document; a cache that lost it (flushed, evicted) starts a new one, which
+    rebuilds every document once. None when Redis is unreachable."""
+    if found is not None:
+        return found
+    stamp = _new_stamp()
+    ok, added = _cache_call(lambda: cache.add(CATALOGUE_STAMP_KEY, stamp, None), what="catalogue stamp")
+    if not ok:
+        return None
+    if added:
+        return stamp
+    ok, current = _cache_call(lambda: cache.get(CATALOGUE_STAMP_KEY), what="catalogue stamp")
+    return current if ok and current else stamp
+
+
+# --- Reading
+
+
+def document_for(*, retailer: Retailer, version: ModelVersion) -> dict[str, Any]:
+    """The retailer's document of `version`: one cache round trip when cached under the current stamp;
+    otherwise the PostgreSQL row (one query), built from the rows when missing or stale."""
+    retailer_id = retailer.pk
+    key = cache_key(version_id=version.pk, retailer_id=retailer_id)
+    ok, found = _cache_call(lambda: cache.get_many([key, CATALOGUE_STAMP_KEY]), what="document read")
+    if not ok:
+        # Redis down: the stored document as it is (its stamp cannot be checked), built only if missing.
+        return _document_from_db(retailer_id=retailer_id, version=version, stamp=None, check_stamp=False)
+    cached = found.get(key)
+    stamp = _current_stamp(found.get(CATALOGUE_STAMP_KEY))
+    if cached is not None and cached.get(STAMP_FIELD) == stamp:
+        return cached
+    body = _document_from_db(retailer_id=retailer_id, version=version, stamp=stamp, check_stamp=True)
+    if cached is None:
+        # add, not set: a refresh that committed meanwhile has cached its newer document.
+        _cache_call(lambda: cache.add(key, body, CACHE_SECONDS), what="document write")
+    else:
+        _cache_call(lambda: cache.set(key, body, CACHE_SECONDS), what="document write")
+    return body
+
+
+def _document_from_db(
+    *, retailer_id: int, version: ModelVersion, stamp: str | None, check_stamp: bool
+) -> dict[str, Any]:
+    body = (
+        RecommendationDocument.objects.filter(model_version=version, retailer_id=retailer_id)
+        .values_list("body", flat=True)
+        .first()
+    )
+    if body is not None and (not check_stamp or body.get(STAMP_FIELD) == stamp):
+        return body
+    fresh = document_build(retailer_id=retailer_id, version=version, stamp=stamp)
+    _stored(retailer_id=retailer_id, version=version, body=fresh, replace=body is not None)
+    return fresh
+
+
+# --- Invalidation
+
+
+def document_rebuild(*, retailer_id: int, version: ModelVersion) -> dict[str, Any]:
+    """Rebuild after the retailer's rows changed (the refresh after an order), in the caller's transaction;
+    the cache takes the new document once that transaction has committed."""
+    ok, stamp = _cache_call(lambda: cache.get(CATALOGUE_STAMP_KEY), what="catalogue stamp")
+    body = document_build(retailer_id=retailer_id, version=version, stamp=stamp if ok else None)
+    _stored(retailer_id=retailer_id, version=version, body=body, replace=True)
+    key = cache_key(version_id=version.pk, retailer_id=retailer_id)
+
+    def publish() -> None:
+        ok, _ = _cache_call(lambda: cache.set(key, body, CACHE_SECONDS), what="document write")
+        if not ok:
+            # One more try, to drop it: the old document must not outlive the rows it was built from.
+            document_invalidate(retailer_id=retailer_id, version_id=version.pk)
+
+    transaction.on_commit(publish)
+    return body
+
+
+def document_invalidate(*, retailer_id: int, version_id: int) -> None:
+    """Forget the cached document; the next read takes the stored one (or builds it)."""
+    key = cache_key(version_id=version_id, retailer_id=retailer_id)
+    _cache_call(lambda: cache.delete(key), what="document invalidation")
+
+
+def documents_build_all(*, version: ModelVersion, retailer_ids: list[int]) -> int:
+    """Store the documents of a freshly precomputed version, so that its first requests read a stored
+    document (one query, then cached) instead of building one each; returns how many were written."""
+    ok, stamp = _cache_call(lambda: cache.get(CATALOGUE_STAMP_KEY), what="catalogue stamp")
+    for retailer_id in retailer_ids:
+        body = document_build(retailer_id=retailer_id, version=version, stamp=stamp if ok else None)
+        _stored(retailer_id=retailer_id, version=version, body=body, replace=True)
+    return len(retailer_ids)

@@ -1,0 +1,350 @@
+"""Next-item predictions for the mobile API and the retailer's prediction history.
+
+The answer is basket completion (selectors.completion_ranking, shared with the basket page) over rows that
+never change within a model version, so they are cached in Redis per (version, product): a product's
+association list and its item vector, plus the product's JSON (shortly, as prices and availability change).
+A warm request reads them in two cache round trips and one query for the active version, whatever the basket
+size; a cold one or Redis down adds four queries that each read the whole basket or candidate set at once.
+
+Neither the impressions nor the Prediction row are inserted on the request path: both are appended to Redis
+lists in one pipelined round trip and written by the `flush_feedback` task (feedback.buffer_flush). The
+history endpoint flushes the pending predictions first, so an answer just given is in it.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import redis
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import DatabaseError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import Retailer, User
+from catalog.models import Product
+from catalog.serializers import ProductSerializer
+from orders.selectors import basket_summary
+from recommendations import explanations, feedback
+from recommendations.dashboard import ReasonLine, reason_lines
+from recommendations.models import ItemVector, ModelVersion, Prediction, ProductAssociation
+from recommendations.selectors import completion_ranking, completion_reason
+
+PREDICTIONS_QUEUE = "predictions"
+MAX_PRODUCT_IDS = 100
+MAX_LIMIT = 50
+DEFAULT_LIMIT = 10
+# A version's rows never change; a product's name, price and availability do, so its JSON lives briefly.
+VERSION_ROWS_SECONDS = 24 * 60 * 60
+PRODUCT_SECONDS = 60
+# The history endpoint writes at most this many pending batches before reading.
+HISTORY_FLUSH_BATCHES = 4
+HISTORY_FLUSH_WAIT_SECONDS = 2.0
+
+
+class UnknownProducts(ValueError):
+    """Some of the product ids asked about do not exist or are no longer sold."""
+
+    def __init__(self, product_ids: Sequence[int]) -> None:
+        self.product_ids = list(product_ids)
+        super().__init__(f"Unknown or unavailable products: {', '.join(map(str, self.product_ids))}")
+
+
+@dataclass(frozen=True)
+class CachedAssociation:
+    """The facts of one ProductAssociation that completion reads, as cached (a tuple in Redis)."""
+
+    product_id: int
+    other_id: int
+    together: int
+    product_orders: int
+    lift: float
+    rank: int
+
+
+@dataclass(frozen=True)
+class NextItem:
+    rank: int
+    product: dict[str, Any]
+    score: float
+    reasons: list[ReasonLine]
+    sentence: str
+
+
+@dataclass(frozen=True)
+class NextItemAnswer:
+    model_version: int | None
+    basket: list[int]
+    results: list[NextItem] = field(default_factory=list)
+
+
+def _active_version_id() -> int | None:
+    return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).values_list("id", flat=True).first()
+
+
+def _cache_get(keys: list[str]) -> dict[str, Any]:
+    if not keys or feedback.redis_resting():
+        return {}
+    try:
+        return cache.get_many(keys)
+    except (redis.RedisError, OSError) as error:
+        feedback.buffer_failed(error)
+        return {}
+
+
+def _cache_set(values: dict[str, Any], timeout: int) -> None:
+    if not values or feedback.redis_resting():
+        return
+    try:
+        cache.set_many(values, timeout)
+    except (redis.RedisError, OSError) as error:
+        feedback.buffer_failed(error)
+
+
+def _association_key(version_id: int, product_id: int) -> str:
+    return f"nextitem:assoc:{version_id}:{product_id}"
+
+
+def _vector_key(version_id: int, product_id: int) -> str:
+    return f"nextitem:vector:{version_id}:{product_id}"
+
+
+def _product_key(product_id: int) -> str:
+    return f"nextitem:product:{product_id}"
+
+
+def _products(product_ids: Sequence[int], cached: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Product JSON (ProductSerializer) by id from the cache, the misses in one query; unknown ids absent."""
+    found = {pid: cached[_product_key(pid)] for pid in product_ids if _product_key(pid) in cached}
+    missing = [pid for pid in product_ids if pid not in found]
+    if missing:
+        fresh = {
+            product.pk: dict(ProductSerializer(product).data)
+            for product in Product.objects.filter(pk__in=missing).select_related("vendor", "category")
+        }
+        _cache_set({_product_key(pid): data for pid, data in fresh.items()}, PRODUCT_SECONDS)
+        found.update(fresh)
+    return found
+
+
+def _associations(
+    version_id: int, product_ids: Sequence[int], cached: dict[str, Any]
+) -> dict[int, list[CachedAssociation]]:
+    found = {
+        pid: cached[_association_key(version_id, pid)]
+        for pid in product_ids
+        if _association_key(version_id, pid) in cached
+    }
+    missing = [pid for pid in product_ids if pid not in found]
+    if missing:
+        fresh: dict[int, list[tuple]] = {pid: [] for pid in missing}
+        for row in (
+            ProductAssociation.objects.filter(model_version_id=version_id, product_id__in=missing)
+            .order_by("product_id", "rank")
+            .values_list("product_id", "other_id", "together", "product_orders", "lift", "rank")
+        ):
+            fresh[row[0]].append(row)
+        _cache_set(
+            {_association_key(version_id, pid): rows for pid, rows in fresh.items()}, VERSION_ROWS_SECONDS
+        )
+        found.update(fresh)
+    return {pid: [CachedAssociation(*row) for row in rows] for pid, rows in found.items()}
+
+
+def _vectors(version_id: int, product_ids: Sequence[int], cached: dict[str, Any]) -> dict[int, np.ndarray]:
+    # b"" caches "this product has no vector", so it is not looked up again.
+    found = {
+        pid: cached[_vector_key(version_id, pid)]
+        for pid in product_ids
+        if _vector_key(version_id, pid) in cached
+    }
+    missing = [pid for pid in product_ids if pid not in found]
+    if missing:
+        fresh = dict.fromkeys(missing, b"")
+        for product_id, vector in ItemVector.objects.filter(
+            model_version_id=version_id, product_id__in=missing
+        ).values_list("product_id", "vector"):
+            fresh[product_id] = bytes(vector)
+        _cache_set({_vector_key(version_id, pid): raw for pid, raw in fresh.items()}, VERSION_ROWS_SECONDS)
+        found.update(fresh)
+    return {pid: np.frombuffer(raw, dtype=np.float32) for pid, raw in found.items() if raw}
+
+
+def _unique(product_ids: Sequence[int]) -> list[int]:
+    return list(dict.fromkeys(product_ids))
+
+
+def next_item_predict(
+    *, retailer: Retailer, user: User | None, product_ids: Sequence[int] | None, limit: int
+) -> NextItemAnswer:
+    """What to add next to `product_ids` (the retailer's basket when None), best first, recorded in the
+    prediction history with its impressions. Raises UnknownProducts for ids asked about that do not exist
+    or are not sold any more (a basket's own lines are taken as they are)."""
+    version_id = _active_version_id()
+    explicit = product_ids is not None
+    asked = list(product_ids) if explicit else basket_summary(retailer=retailer).product_ids
+    basket = _unique(asked)
+
+    cached = _cache_get(
+        [_product_key(pid) for pid in basket]
+        + ([_association_key(version_id, pid) for pid in basket] if version_id else [])
+    )
+    products = _products(basket, cached)
+    if explicit:
+        unknown = [pid for pid in basket if not products.get(pid, {}).get("is_active")]
+        if unknown:
+            raise UnknownProducts(unknown)
+    if version_id is None or not basket:
+        answer = NextItemAnswer(model_version=version_id, basket=asked)
+        _record(retailer=retailer, user=user, answer=answer)
+        return answer
+
+    per_product = _associations(version_id, basket, cached)
+    in_basket = set(basket)
+    # Sorted by rank, the basket's order breaking ties, as the basket page's single query reads them.
+    associations = sorted(
+        (row for pid in basket for row in per_product.get(pid, []) if row.other_id not in in_basket),
+        key=lambda row: row.rank,
+    )
+    candidate_ids = _unique([row.other_id for row in associations])
+    cached = _cache_get(
+        [_vector_key(version_id, pid) for pid in [*basket, *candidate_ids]]
+        + [_product_key(pid) for pid in candidate_ids]
+    )
+    vectors = _vectors(version_id, [*basket, *candidate_ids], cached)
+    products.update(_products(candidate_ids, cached))
+
+    names = {pid: data["name"] for pid, data in products.items()}
+    results: list[NextItem] = []
+    for association, score in completion_ranking(
+        basket=in_basket, associations=associations, vectors=vectors
+    ):
+        product = products.get(association.other_id)
+        if product is None or not product["is_active"]:
+            continue
+        reasons = [completion_reason(association)]
+        results.append(
+            NextItem(
+                rank=len(results) + 1,
+                product=product,
+                score=score,
+                reasons=reason_lines(reasons, names=names),
+                sentence=explanations.sentence_for(reasons, product_names=names),
+            )
+        )
+        if len(results) == limit:
+            break
+    answer = NextItemAnswer(model_version=version_id, basket=asked, results=results)
+    _record(retailer=retailer, user=user, answer=answer)
+    return answer
+
+
+def _record(*, retailer: Retailer, user: User | None, answer: NextItemAnswer) -> None:
+    """Queue the answer for the history and its impressions in one round trip; written now without Redis."""
+    now = timezone.now()
+    impressions = [
+        feedback.event_payload(
+            retailer_id=retailer.pk,
+            event=feedback.Event(
+                product_id=item.product["id"],
+                surface=feedback.Surface.BASKET,
+                kind=feedback.Kind.IMPRESSION,
+                model_version_id=answer.model_version,
+            ),
+            now=now,
+        )
+        for item in answer.results
+    ]
+    prediction = {
+        "retailer_id": retailer.pk,
+        "user_id": user.pk if user is not None else None,
+        "model_version_id": answer.model_version,
+        "kind": Prediction.Kind.NEXT_ITEM,
+        "input_product_ids": answer.basket,
+        "results": [
+            {
+                "rank": item.rank,
+                "product_id": item.product["id"],
+                "score": item.score,
+                "sentence": item.sentence,
+            }
+            for item in answer.results
+        ],
+        "created_at": now.isoformat(),
+    }
+    if feedback.buffer_push({feedback.EVENTS_QUEUE: impressions, PREDICTIONS_QUEUE: [prediction]}):
+        return
+    try:
+        with transaction.atomic():
+            feedback.events_write(impressions)
+            predictions_write([prediction])
+    except DatabaseError as error:
+        feedback.logger.warning("next-item prediction of retailer %s not recorded: %s", retailer.pk, error)
+
+
+@transaction.atomic
+def predictions_write(payloads: list[dict[str, Any]]) -> int:
+    """Store buffered predictions in one INSERT; those of deleted retailers are dropped, a deleted user or
+    version becomes null (the history keeps what was answered)."""
+    rows = []
+    for payload in payloads:
+        try:
+            created_at = datetime.fromisoformat(payload["created_at"])
+            rows.append(
+                Prediction(
+                    retailer_id=int(payload["retailer_id"]),
+                    user_id=payload.get("user_id"),
+                    model_version_id=payload.get("model_version_id"),
+                    kind=payload.get("kind") or Prediction.Kind.NEXT_ITEM,
+                    input_product_ids=list(payload.get("input_product_ids") or []),
+                    results=list(payload.get("results") or []),
+                    created_at=created_at,
+                )
+            )
+        except (KeyError, TypeError, ValueError):
+            feedback.logger.error("Dropped an unreadable buffered prediction: %r", payload)
+    if not rows:
+        return 0
+    retailers = set(
+        Retailer.objects.filter(pk__in={row.retailer_id for row in rows}).values_list("pk", flat=True)
+    )
+    users = set(
+        get_user_model()
+        .objects.filter(pk__in={row.user_id for row in rows if row.user_id is not None})
+        .values_list("pk", flat=True)
+    )
+    versions = set(
+        ModelVersion.objects.filter(
+            pk__in={row.model_version_id for row in rows if row.model_version_id is not None}
+        ).values_list("pk", flat=True)
+    )
+    kept = []
+    for row in rows:
+        if row.retailer_id not in retailers:
+            continue
+        if row.user_id not in users:
+            row.user_id = None
+        if row.model_version_id not in versions:
+            row.model_version_id = None
+        kept.append(row)
+    Prediction.objects.bulk_create(kept)
+    return len(kept)
+
+
+def predictions_flush(*, max_batches: int, wait_seconds: float = 0) -> int | None:
+    """Write buffered predictions; None when Redis is unavailable or another flusher is busy."""
+    return feedback.buffer_flush(
+        queue=PREDICTIONS_QUEUE,
+        writer=lambda payloads: predictions_write(payloads),
+        max_batches=max_batches,
+        wait_seconds=wait_seconds,
+    )
+
+
+def prediction_history(*, retailer: Retailer) -> QuerySet[Prediction]:
+    """The retailer's predictions, newest first, including those answered a moment ago (flushed first)."""
+    predictions_flush(max_batches=HISTORY_FLUSH_BATCHES, wait_seconds=HISTORY_FLUSH_WAIT_SECONDS)
+    return Prediction.objects.filter(retailer=retailer).order_by("-created_at", "-id")

@@ -1,0 +1,111 @@
+"""The recommendation API's shapes: one card (rank, product, score, reasons, sentence) wherever a list of
+suggested products is answered, and the due, product detail and "add all due" answers built on it."""
+
+from rest_framework import serializers
+
+from catalog.serializers import ProductSerializer
+from orders.services import MAX_LINE_QUANTITY
+from recommendations.documents import DOCUMENT_LIMIT
+
+KINDS = {"for_you": "for_you", "due": "due", "new": "new_for_you"}
+DEFAULT_LIMIT = 20
+
+
+class ReasonSerializer(serializers.Serializer):
+    """One structured reason: its kind (`repeat`, `due`, `bought_with`, ...), a short label, the sentence
+    stating its facts, and its weight in the score (0..1, strongest first)."""
+
+    kind = serializers.CharField()
+    label = serializers.CharField()
+    sentence = serializers.CharField()
+    weight = serializers.FloatField()
+
+
+class RecommendationItemSerializer(serializers.Serializer):
+    rank = serializers.IntegerField(min_value=1)
+    product = ProductSerializer()
+    score = serializers.FloatField()
+    reasons = ReasonSerializer(many=True)
+    sentence = serializers.CharField(help_text="The card's explanation, made from its strongest reasons.")
+    is_new_arrival = serializers.BooleanField()
+
+
+class DueItemSerializer(RecommendationItemSerializer):
+    expected_date = serializers.DateField()
+    cadence_days = serializers.FloatField()
+    last_ordered = serializers.DateField()
+    days_since_last = serializers.IntegerField()
+    confidence = serializers.FloatField()
+    suggested_quantity = serializers.IntegerField(min_value=1)
+
+
+class RecommendationQuerySerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=list(KINDS), required=False, help_text="One list only; all three when omitted."
+    )
+    limit = serializers.IntegerField(min_value=1, max_value=DOCUMENT_LIMIT, default=DEFAULT_LIMIT)
+
+
+class RecommendationListSerializer(serializers.Serializer):
+    """The lists asked for (all three unless `kind` names one); `model_version` is null, and the lists
+    empty, before any model has been trained."""
+
+    model_version = serializers.IntegerField(allow_null=True)
+    generated_at = serializers.DateTimeField(allow_null=True)
+    for_you = RecommendationItemSerializer(many=True, required=False)
+    due = DueItemSerializer(many=True, required=False)
+    new_for_you = RecommendationItemSerializer(many=True, required=False)
+
+
+class DueListSerializer(serializers.Serializer):
+    model_version = serializers.IntegerField(allow_null=True)
+    generated_at = serializers.DateTimeField(allow_null=True)
+    due = DueItemSerializer(many=True)
+
+
+class DueAddSerializer(serializers.Serializer):
+    product_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=DOCUMENT_LIMIT,
+        help_text="Only these of the due products; every due product when omitted.",
+    )
+
+
+class SkippedSerializer(serializers.Serializer):
+    product_id = serializers.IntegerField()
+    reason = serializers.ChoiceField(choices=["not_due", "discontinued", "invalid_quantity"])
+    message = serializers.CharField()
+
+
+class AddedSerializer(serializers.Serializer):
+    product = ProductSerializer()
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_LINE_QUANTITY)
+    line_quantity = serializers.IntegerField(help_text="The basket line's quantity after the add.")
+
+
+class DueAddResultSerializer(serializers.Serializer):
+    added = AddedSerializer(many=True)
+    skipped = SkippedSerializer(many=True)
+    basket_line_count = serializers.IntegerField()
+
+
+class BoughtTogetherSerializer(serializers.Serializer):
+    product = ProductSerializer(source="other")
+    together = serializers.IntegerField(help_text="Orders containing both products.")
+    product_orders = serializers.IntegerField(help_text="Orders containing the product asked about.")
+    confidence = serializers.FloatField()
+    lift = serializers.FloatField()
+    sentence = serializers.CharField(source="explanation")
+
+
+class SimilarSerializer(serializers.Serializer):
+    product = ProductSerializer(source="other")
+    similarity = serializers.FloatField()
+    sentence = serializers.CharField()
+
+
+class ProductDetailSerializer(serializers.Serializer):
+    product = ProductSerializer()
+    bought_together = BoughtTogetherSerializer(many=True)
+    similar = SimilarSerializer(many=True)
