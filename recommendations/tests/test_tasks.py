@@ -15,6 +15,7 @@ def test_the_beat_schedule_holds_only_registered_tasks_with_arguments_they_accep
         "recommendations.tasks.retrain_scheduled",
         "recommendations.tasks.refresh_recent_retailers",
         "recommendations.tasks.deliver_outbox",
+        "recommendations.tasks.flush_feedback",
     }
     for entry in beat_schedule.values():
         task = app.tasks[entry.task]
