@@ -48,7 +48,7 @@ def screenshots_dir(settings) -> Path:
 def beat_schedule(db) -> dict[str, PeriodicTask]:
     """This app's enabled periodic tasks by task name (accounts has its own). Re-created here because
     transactional tests flush the rows the migrations made."""
-    for name in ("0002_beat_schedule", "0003_task_outbox"):
+    for name in ("0002_beat_schedule", "0003_task_outbox", "0006_feedback_flush_schedule"):
         importlib.import_module(f"recommendations.migrations.{name}").create_schedule(apps, None)
     entries = PeriodicTask.objects.filter(enabled=True, task__startswith="recommendations.")
     return {entry.task: entry for entry in entries}
