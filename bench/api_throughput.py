@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -370,6 +371,8 @@ def main() -> None:
     env = benchdb.setup_django(
         args.database_url,
         DJANGO_SETTINGS_MODULE="bench.api_settings",
+        # simplejwt signs with it: PyJWT warns at every request about an HMAC key under 32 bytes.
+        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-secret-key-long-enough-for-hmac-sha256"),
         REDIS_URL=args.redis_url,
         API_THROTTLE_USER="1000000/min",
         WEB_CONCURRENCY=str(args.workers),

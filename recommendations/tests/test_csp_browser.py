@@ -229,3 +229,44 @@ def test_the_lockout_page_explains_the_pause_under_the_policy(
     context.close()
 
     assert violations == []
+
+
+# ReDoc's sidebar credit is an <img> of https://cdn.redoc.ly/redoc/logo-mini.svg, hard-wired in its bundle
+# with no option to turn it off. Our `img-src 'self'` stops it in the browser (ReDoc then drops the image and
+# keeps the text), so nothing leaves the machine; that one blocked image is the only violation allowed.
+REDOC_CREDIT = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+def test_the_api_documentation_renders_offline_under_the_policy(chromium, live_server) -> None:
+    # Swagger UI and ReDoc come from our own static files. Every request for another origin is recorded with
+    # how it ended, so "offline" is checked, not assumed: such a request must never reach the network.
+    context = chromium.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(COLLECT_VIOLATIONS)
+    page = context.new_page()
+    foreign: dict[str, str] = {}
+
+    def record(request, outcome: str) -> None:
+        # blob: URLs are ReDoc's own web worker, made in the page: not a request to anywhere.
+        if not request.url.startswith((live_server.url, "blob:", "data:")):
+            foreign[request.url] = outcome
+
+    page.on("requestfailed", lambda request: record(request, request.failure or "failed"))
+    page.on("requestfinished", lambda request: record(request, "reached the network"))
+    rendered = {}
+    violations = {}
+    for path, selector in (
+        (reverse("api-v1-docs"), ".opblock"),
+        (reverse("api-v1-redoc"), "[data-section-id]"),
+    ):
+        page.goto(live_server.url + path)
+        page.wait_for_selector(selector)
+        rendered[path] = page.locator(selector).count()
+        page.wait_for_load_state("networkidle")
+        violations[path] = page.evaluate("window.__cspViolations")
+    context.close()
+
+    assert all(count > 10 for count in rendered.values()), rendered
+    assert foreign in ({}, {REDOC_CREDIT: "csp"}), foreign
+    assert violations[reverse("api-v1-docs")] == []
+    assert all(REDOC_CREDIT in violation for violation in violations[reverse("api-v1-redoc")])

@@ -3,7 +3,8 @@ files (drf-spectacular-sidecar): nothing is fetched from a CDN, so the documenta
 
 The pages are public, as the schema describes no data. Swagger UI's configuration is served as a separate
 script (the split view) so the page runs under our CSP without inline scripts; ReDoc injects its styles at run
-time, so its page alone may use inline styles.
+time, so its page alone may use inline styles. Both draw their icons as data: images, which are allowed on these
+two pages only.
 """
 
 from csp.decorators import csp_update
@@ -11,7 +12,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 
 schema = SpectacularAPIView.as_view(permission_classes=[AllowAny])
-swagger_ui = SpectacularSwaggerSplitView.as_view(url_name="api-v1-schema", permission_classes=[AllowAny])
-redoc = csp_update({"style-src": ["'unsafe-inline'"], "worker-src": ["blob:"]})(
+swagger_ui = csp_update({"img-src": ["data:"]})(
+    SpectacularSwaggerSplitView.as_view(url_name="api-v1-schema", permission_classes=[AllowAny])
+)
+redoc = csp_update({"style-src": ["'unsafe-inline'"], "worker-src": ["blob:"], "img-src": ["data:"]})(
     SpectacularRedocView.as_view(url_name="api-v1-schema", permission_classes=[AllowAny])
 )
