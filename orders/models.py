@@ -3,6 +3,9 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import F, Q, Sum
 
+# The most of one product a basket line may hold (the portal's form, the API and the services enforce it).
+MAX_LINE_QUANTITY = 9999
+
 
 class Order(models.Model):
     class Status(models.TextChoices):

@@ -8,10 +8,8 @@ from django.utils import timezone
 
 from accounts.models import Retailer
 from catalog.models import Product
-from orders.models import Order, OrderLine
+from orders.models import MAX_LINE_QUANTITY, Order, OrderLine
 from recommendations.services import retailer_refresh_enqueue
-
-MAX_LINE_QUANTITY = 9999
 
 
 @dataclass

@@ -7,8 +7,6 @@ with the same choices as the dashboard. Every object is the signed-in retailer's
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, extend_schema
@@ -18,14 +16,14 @@ from rest_framework.response import Response
 
 from accounts.models import Retailer
 from catalog.api import IsRetailerMember
-from catalog.models import Product
 from catalog.selectors import product_for_catalogue
-from orders.models import Order, OrderLine
-from orders.services import basket_add_product
+from orders.selectors import basket_line_count
 from recommendations import explanations, feedback, selectors
-from recommendations.documents import DOCUMENT_LIMIT, document_for
+from recommendations.documents import document_for
 from recommendations.feedback import Event, Kind, Surface
+from recommendations.portal_services import due_items_add
 from recommendations.serializers import (
+    DOCUMENT_LIMIT,
     KINDS,
     DueAddResultSerializer,
     DueAddSerializer,
@@ -105,7 +103,7 @@ DUE_ADD_REQUEST_EXAMPLE = OpenApiExample(
 DUE_ADD_EXAMPLE = OpenApiExample(
     "Added to the basket",
     value={
-        "added": [{"product": _PRODUCT, "quantity": 6, "line_quantity": 6}],
+        "added": [{"product": _PRODUCT, "quantity": 6}],
         "skipped": [
             {"product_id": 23, "reason": "discontinued", "message": "Tea towel is no longer available."}
         ],
@@ -188,8 +186,8 @@ def recommendation_list(request: Request) -> Response:
     query.is_valid(raise_exception=True)
     kind = query.validated_data.get("kind")
     names = [KINDS[kind]] if kind else list(KINDS.values())
-    answer = _lists(request.user.retailer, *names, limit=query.validated_data["limit"])
-    return Response(RecommendationListSerializer(answer).data)
+    # The document's items were made by these serializers when it was built (documents._card_item).
+    return Response(_lists(request.user.retailer, *names, limit=query.validated_data["limit"]))
 
 
 @extend_schema(
@@ -202,39 +200,7 @@ def recommendation_list(request: Request) -> Response:
 def due_list(request: Request) -> Response:
     """What the retailer orders regularly and is due (or overdue), soonest first, with the cadence, the last
     order and the suggested quantity."""
-    answer = _lists(request.user.retailer, "due", limit=DOCUMENT_LIMIT)
-    return Response(DueListSerializer(answer).data)
-
-
-def _skipped(product_id: int, reason: str, message: str) -> dict[str, Any]:
-    return {"product_id": product_id, "reason": reason, "message": message}
-
-
-@transaction.atomic
-def _due_add(*, retailer: Retailer, due: list[dict[str, Any]], product_ids: list[int] | None) -> dict:
-    """Each chosen due product's suggested quantity into the basket, in one transaction; a product that is
-    not due or was discontinued since the document was built is reported as skipped, not an error."""
-    quantities = {item["product"]["id"]: item["suggested_quantity"] for item in due}
-    wanted = list(dict.fromkeys(product_ids)) if product_ids is not None else list(quantities)
-    products = Product.objects.select_related("vendor", "category").in_bulk(wanted)
-    added, skipped = [], []
-    for product_id in wanted:
-        product = products.get(product_id)
-        if product is not None and not product.is_active:
-            skipped.append(_skipped(product_id, "discontinued", f"{product.name} is no longer available."))
-            continue
-        if product is None or product_id not in quantities:
-            skipped.append(_skipped(product_id, "not_due", "This product is not due for reorder."))
-            continue
-        try:
-            line = basket_add_product(retailer=retailer, product=product, quantity=quantities[product_id])
-        except ValidationError as error:
-            reason = "discontinued" if error.code == "inactive_product" else "invalid_quantity"
-            skipped.append(_skipped(product_id, reason, error.messages[0]))
-            continue
-        added.append({"product": product, "quantity": quantities[product_id], "line_quantity": line.quantity})
-    line_count = OrderLine.objects.filter(order__retailer=retailer, order__status=Order.Status.DRAFT).count()
-    return {"added": added, "skipped": skipped, "basket_line_count": line_count}
+    return Response(_lists(request.user.retailer, "due", limit=DOCUMENT_LIMIT))
 
 
 @extend_schema(
@@ -247,14 +213,27 @@ def _due_add(*, retailer: Retailer, due: list[dict[str, Any]], product_ids: list
 @permission_classes([IsRetailerMember])
 def due_add_to_basket(request: Request) -> Response:
     """Adds each due product's suggested quantity (all due products, or the `product_ids` among them);
-    products not due or discontinued are listed under `skipped`."""
+    products not due, already in the basket (left at their quantity) or discontinued are listed under
+    `skipped`."""
     body = DueAddSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     retailer = request.user.retailer
-    version = selectors.active_version()
-    due = document_for(retailer=retailer, version=version)["due"] if version else []
-    result = _due_add(retailer=retailer, due=due, product_ids=body.validated_data.get("product_ids"))
-    return Response(DueAddResultSerializer(result).data)
+    wanted = body.validated_data.get("product_ids")
+    wanted = list(dict.fromkeys(wanted)) if wanted is not None else None
+    # The same service as the portal's "add all due" button, over the due list the app was shown.
+    predictions = selectors.reorders_due_for(
+        retailer=retailer, limit=DOCUMENT_LIMIT, version=selectors.active_version(), product_ids=wanted
+    )
+    due = {prediction.product_id for prediction in predictions}
+    result = due_items_add(
+        retailer=retailer, predictions=predictions, not_due=[pk for pk in wanted or () if pk not in due]
+    )
+    answer = {
+        "added": [{"product": row.product, "quantity": row.suggested_quantity} for row in result.added],
+        "skipped": result.skipped,
+        "basket_line_count": basket_line_count(retailer=retailer),
+    }
+    return Response(DueAddResultSerializer(answer).data)
 
 
 @extend_schema(

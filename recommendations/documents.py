@@ -25,7 +25,6 @@ from django.utils import timezone
 
 from accounts.models import Retailer
 from catalog.models import Category, Product
-from catalog.serializers import ProductSerializer
 from recommendations import dashboard
 from recommendations.models import (
     ModelVersion,
@@ -34,12 +33,11 @@ from recommendations.models import (
     ReorderPrediction,
     Surface,
 )
+from recommendations.serializers import DOCUMENT_LIMIT, DueItemSerializer, RecommendationItemSerializer
 from vendors.models import Vendor
 
 logger = logging.getLogger(__name__)
 
-# The longest list the API hands out (`?limit=` is at most this); a document holds this many of each list.
-DOCUMENT_LIMIT = 50
 CATALOGUE_STAMP_KEY = "catalogue:stamp"
 # A document of a version nobody reads any more leaves the cache by itself.
 CACHE_SECONDS = 24 * 60 * 60
@@ -66,17 +64,17 @@ def _cache_call(operation: Callable[[], Any], *, what: str) -> tuple[bool, Any]:
 
 
 def _card_item(card: dashboard.Card) -> dict[str, Any]:
-    return {
-        "rank": card.rank,
-        "product": ProductSerializer(card.product).data,
-        "score": card.score,
-        "reasons": [
-            {"kind": line.kind, "label": line.label, "sentence": line.sentence, "weight": line.weight}
-            for line in card.reasons
-        ],
-        "sentence": card.explanation,
-        "is_new_arrival": card.is_new_arrival,
-    }
+    # Made by the API's serializer once, here: a read hands the stored items out as they are.
+    return RecommendationItemSerializer().to_representation(
+        {
+            "rank": card.rank,
+            "product": card.product,
+            "score": card.score,
+            "reasons": card.reasons,
+            "sentence": card.explanation,
+            "is_new_arrival": card.is_new_arrival,
+        }
+    )
 
 
 def _due_item(rank: int, row: ReorderPrediction, *, version: ModelVersion) -> dict[str, Any]:
@@ -87,23 +85,22 @@ def _due_item(rank: int, row: ReorderPrediction, *, version: ModelVersion) -> di
         "facts": {"cadence_days": row.cadence_days, "days_since_last": row.days_since_last},
     }
     reference = version.data_cutoff or timezone.now()
-    return {
-        "rank": rank,
-        "product": ProductSerializer(row.product).data,
-        "score": row.confidence,
-        "reasons": [
-            {"kind": line.kind, "label": line.label, "sentence": line.sentence, "weight": line.weight}
-            for line in dashboard.reason_lines([reason], names={})
-        ],
-        "sentence": row.explanation,
-        "is_new_arrival": dashboard.is_new_arrival(row.product, [], reference=reference),
-        "expected_date": row.expected_date.isoformat(),
-        "cadence_days": row.cadence_days,
-        "last_ordered": row.last_ordered.isoformat(),
-        "days_since_last": row.days_since_last,
-        "confidence": row.confidence,
-        "suggested_quantity": row.suggested_quantity,
-    }
+    return DueItemSerializer().to_representation(
+        {
+            "rank": rank,
+            "product": row.product,
+            "score": row.confidence,
+            "reasons": dashboard.reason_lines([reason], names={}),
+            "sentence": row.explanation,
+            "is_new_arrival": dashboard.is_new_arrival(row.product, [], reference=reference),
+            "expected_date": row.expected_date,
+            "cadence_days": row.cadence_days,
+            "last_ordered": row.last_ordered,
+            "days_since_last": row.days_since_last,
+            "confidence": row.confidence,
+            "suggested_quantity": row.suggested_quantity,
+        }
+    )
 
 
 def document_build(*, retailer_id: int, version: ModelVersion, stamp: str | None) -> dict[str, Any]:

@@ -171,8 +171,9 @@ def event_record_tracked(*, retailer: Retailer, product: Product, kind: str, dat
 # --- Buffered recording (the API): one RPUSH on the request path, batches written by `flush_feedback`.
 
 EVENTS_QUEUE = "events"
-# Rows a flush writes per INSERT, and how long a flusher may hold a queue (longer than the task's limit).
-FLUSH_BATCH_SIZE = 500
+# Pushes a flush writes per INSERT (one push is one request's payloads, a few dozen rows), and how long a
+# flusher may hold a queue (longer than the task's limit).
+FLUSH_BATCH_SIZE = 50
 FLUSH_LOCK_SECONDS = 120
 # After Redis failed, requests write synchronously for this long instead of waiting on it again.
 REDIS_RETRY_SECONDS = 5.0
@@ -227,7 +228,9 @@ def buffer_push(pushes: Mapping[str, list[Payload]]) -> bool:
     pipeline = client.pipeline(transaction=False)
     for queue, payloads in pushes.items():
         if payloads:
-            pipeline.rpush(buffer_key(queue), *(json.dumps(payload) for payload in payloads))
+            # One item per request, however many payloads: encoding and pushing 60 impressions one by one
+            # costs a recommendation read more than all its other work.
+            pipeline.rpush(buffer_key(queue), json.dumps(payloads))
     try:
         pipeline.execute()
     except (redis.RedisError, OSError) as error:
@@ -278,15 +281,18 @@ def buffer_flush(
 
 
 def _decode(raw: list[bytes]) -> list[Payload]:
+    """The payloads of a batch of pushes: each push is a JSON list of payloads (a single payload object is
+    a push from before the lists, still queued across an upgrade)."""
     payloads = []
     for item in raw:
         try:
-            payload = json.loads(item)
+            push = json.loads(item)
         except ValueError:
             logger.error("Dropped an unreadable buffered payload: %r", item[:200])
             continue
-        if isinstance(payload, dict):
-            payloads.append(payload)
+        for payload in push if isinstance(push, list) else [push]:
+            if isinstance(payload, dict):
+                payloads.append(payload)
     return payloads
 
 

@@ -62,15 +62,23 @@ def recommendations_for(
 
 
 def reorders_due_for(
-    *, retailer: Retailer, limit: int = 10, version: ModelVersion | None = None
+    *,
+    retailer: Retailer,
+    limit: int = 10,
+    version: ModelVersion | None = None,
+    product_ids: Collection[int] | None = None,
 ) -> list[ReorderPrediction]:
+    """The retailer's reorder predictions, soonest first; only those of `product_ids` when given."""
     version_id = _version_id(version)
     if version_id is None:
         return []
+    rows = ReorderPrediction.objects.filter(model_version_id=version_id, retailer=retailer)
+    if product_ids is not None:
+        rows = rows.filter(product_id__in=product_ids)
     return list(
-        ReorderPrediction.objects.filter(model_version_id=version_id, retailer=retailer)
-        .select_related("product", "product__vendor")
-        .order_by("expected_date", "-confidence", "product_id")[:limit]
+        rows.select_related("product", "product__vendor", "product__category").order_by(
+            "expected_date", "-confidence", "product_id"
+        )[:limit]
     )
 
 

@@ -4,9 +4,10 @@ suggested products is answered, and the due, product detail and "add all due" an
 from rest_framework import serializers
 
 from catalog.serializers import ProductSerializer
-from orders.services import MAX_LINE_QUANTITY
-from recommendations.documents import DOCUMENT_LIMIT
+from orders.models import MAX_LINE_QUANTITY
 
+# The longest list the API hands out (`?limit=` is at most this); a document holds this many of each list.
+DOCUMENT_LIMIT = 50
 KINDS = {"for_you": "for_you", "due": "due", "new": "new_for_you"}
 DEFAULT_LIMIT = 20
 
@@ -74,14 +75,17 @@ class DueAddSerializer(serializers.Serializer):
 
 class SkippedSerializer(serializers.Serializer):
     product_id = serializers.IntegerField()
-    reason = serializers.ChoiceField(choices=["not_due", "discontinued", "invalid_quantity"])
+    reason = serializers.ChoiceField(
+        choices=["not_due", "already_in_basket", "discontinued", "invalid_quantity"]
+    )
     message = serializers.CharField()
 
 
 class AddedSerializer(serializers.Serializer):
     product = ProductSerializer()
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_LINE_QUANTITY)
-    line_quantity = serializers.IntegerField(help_text="The basket line's quantity after the add.")
+    quantity = serializers.IntegerField(
+        min_value=1, max_value=MAX_LINE_QUANTITY, help_text="The suggested quantity, now the basket line's."
+    )
 
 
 class DueAddResultSerializer(serializers.Serializer):

@@ -247,7 +247,8 @@ REDIS_URL = envstr("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's Redis cache, reusing its Redis client between calls (smartbasket/cache.py).
+            "BACKEND": "smartbasket.cache.RedisCache",
             "LOCATION": REDIS_URL,
             # Short timeouts: a Redis outage must degrade a page, never hang it.
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},

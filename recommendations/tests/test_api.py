@@ -13,7 +13,9 @@ from accounts.tests.factories import UserFactory
 from catalog.models import Product
 from catalog.tests.factories import ProductFactory
 from orders.models import OrderLine
+from orders.tests.factories import OrderFactory, OrderLineFactory
 from recommendations import feedback
+from recommendations.models import RecommendationEvent
 from recommendations.tests.factories import (
     ModelVersionFactory,
     ProductAssociationFactory,
@@ -220,6 +222,28 @@ def test_adding_due_without_a_body_adds_every_due_product(api: APIClient, user) 
 
     assert sorted(row["product"]["id"] for row in data["added"]) == sorted(row.product_id for row in rows)
     assert data["basket_line_count"] == 2
+
+
+def test_adding_due_is_the_portal_service_keeping_basket_quantities_and_recording_the_adds(
+    api: APIClient, user
+) -> None:
+    version = ModelVersionFactory()
+    kept = ReorderPredictionFactory(model_version=version, retailer=user.retailer, suggested_quantity=6)
+    added = ReorderPredictionFactory(model_version=version, retailer=user.retailer, suggested_quantity=3)
+    basket = OrderFactory(retailer=user.retailer, basket=True)
+    OrderLineFactory(order=basket, product=kept.product, quantity=2)
+
+    data = api.post(reverse("api-v1-due-add"), {}, format="json").json()
+
+    assert [(row["product"]["id"], row["quantity"]) for row in data["added"]] == [(added.product_id, 3)]
+    assert [(row["product_id"], row["reason"]) for row in data["skipped"]] == [
+        (kept.product_id, "already_in_basket")
+    ]
+    lines = OrderLine.objects.filter(order__retailer=user.retailer, order__status="draft")
+    assert dict(lines.values_list("product_id", "quantity")) == {kept.product_id: 2, added.product_id: 3}
+    assert list(RecommendationEvent.objects.values_list("product_id", "surface", "kind")) == [
+        (added.product_id, "due", "add")
+    ]
 
 
 def test_adding_due_with_an_invalid_body_is_a_400(api: APIClient) -> None:

@@ -15,6 +15,7 @@ from catalog.tests.factories import ProductFactory
 from orders.models import Order, OrderLine
 from recommendations import documents, services
 from recommendations.models import ModelVersion, Recommendation, RecommendationDocument
+from recommendations.serializers import RecommendationListSerializer
 from recommendations.tests.factories import (
     ModelVersionFactory,
     RecommendationFactory,
@@ -105,6 +106,19 @@ def test_the_items_carry_the_product_shape_reasons_and_due_facts() -> None:
     assert item["suggested_quantity"] == due.suggested_quantity
     assert item["expected_date"] == due.expected_date.isoformat()
     assert item["reasons"][0]["sentence"] + "." == due.explanation
+
+
+def test_the_stored_items_are_what_the_api_serializers_make_of_them() -> None:
+    # The API hands the document's items out without serializing them again: they must already be the
+    # schema's shape, field for field.
+    version = ModelVersionFactory()
+    retailer = RetailerFactory()
+    _lists(version, retailer, size=3)
+
+    body = documents.document_for(retailer=retailer, version=version)
+    lists = {name: body[name] for name in ("model_version", "generated_at", "for_you", "due", "new_for_you")}
+
+    assert RecommendationListSerializer(lists).data == lists
 
 
 def test_with_redis_down_the_document_is_served_from_postgresql(

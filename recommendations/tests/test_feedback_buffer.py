@@ -1,6 +1,7 @@
 """Feedback and predictions buffered in Redis and written in batches by `flush_feedback`."""
 
 import importlib
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -95,12 +96,24 @@ def test_a_crash_between_pop_and_insert_loses_no_event(buffered, monkeypatch) ->
     monkeypatch.setattr(feedback, "events_write", crash)
     with pytest.raises(RuntimeError):
         feedback.feedback_flush(max_batches=5)
-    assert buffered.llen(feedback.buffer_key(feedback.EVENTS_QUEUE, "processing")) == 3
+    # The request's one push, with its three events, waits in the processing list.
+    assert buffered.llen(feedback.buffer_key(feedback.EVENTS_QUEUE, "processing")) == 1
     monkeypatch.undo()
 
     assert feedback.feedback_flush(max_batches=5) == 3
     assert RecommendationEvent.objects.count() == 3
     assert buffered.llen(feedback.buffer_key(feedback.EVENTS_QUEUE, "processing")) == 0
+
+
+def test_a_push_queued_before_the_pushes_became_lists_is_still_written(buffered) -> None:
+    retailer, product = RetailerFactory(), ProductFactory()
+    payload = feedback.event_payload(
+        retailer_id=retailer.pk, event=impression(product.pk, None), now=timezone.now()
+    )
+    buffered.rpush(feedback.buffer_key(feedback.EVENTS_QUEUE), json.dumps(payload))
+
+    assert feedback.feedback_flush(max_batches=1) == 1
+    assert RecommendationEvent.objects.filter(retailer=retailer, product=product).count() == 1
 
 
 def test_without_redis_events_are_written_synchronously(redis_down) -> None:

@@ -3,8 +3,8 @@ files (drf-spectacular-sidecar): nothing is fetched from a CDN, so the documenta
 
 The pages are public, as the schema describes no data. Swagger UI's configuration is served as a separate
 script (the split view) so the page runs under our CSP without inline scripts; ReDoc injects its styles at run
-time, so its page alone may use inline styles. Both draw their icons as data: images, which are allowed on these
-two pages only.
+time, so its page alone may use inline styles. Both draw their icons as data: images, which only these two
+pages allow.
 """
 
 from csp.decorators import csp_update

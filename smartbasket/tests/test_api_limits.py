@@ -3,6 +3,7 @@ bodies and a Redis outage never become a 500."""
 
 import io
 import json
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -143,6 +144,20 @@ def test_too_many_requests_is_throttled_with_retry_after(settings) -> None:
     assert [answer.status_code for answer in answers[:2]] == [200, 200]
     _assert_shape(answers[2], 429, "throttled")
     assert 0 < int(answers[2]["Retry-After"]) <= 60
+
+
+def test_a_throttle_keeps_one_counter_per_window_whatever_the_rate(settings) -> None:
+    # DRF's own throttle caches a list of every request's time in the window, rewritten at each request.
+    _rates(settings, user="100000/min")
+    user = UserFactory()
+    headers = _bearer(user)
+    first = int(time.time() // 60)
+    for _ in range(5):
+        Client().get(reverse("api-v1-me"), headers=headers)
+    last = int(time.time() // 60)
+
+    # Counted in one integer (two when the five requests straddled a minute's edge).
+    assert sum(cache.get(f"throttle_user_{user.pk}:{window}", 0) for window in {first, last}) == 5
 
 
 def test_the_sign_in_address_cap_does_not_spend_the_refresh_budget(settings) -> None:
