@@ -219,15 +219,11 @@ def due_add_to_basket(request: Request) -> Response:
     body.is_valid(raise_exception=True)
     retailer = request.user.retailer
     wanted = body.validated_data.get("product_ids")
-    wanted = list(dict.fromkeys(wanted)) if wanted is not None else None
     # The same service as the portal's "add all due" button, over the due list the app was shown.
     predictions = selectors.reorders_due_for(
         retailer=retailer, limit=DOCUMENT_LIMIT, version=selectors.active_version(), product_ids=wanted
     )
-    due = {prediction.product_id for prediction in predictions}
-    result = due_items_add(
-        retailer=retailer, predictions=predictions, not_due=[pk for pk in wanted or () if pk not in due]
-    )
+    result = due_items_add(retailer=retailer, predictions=predictions, asked=wanted or ())
     answer = {
         "added": [{"product": row.product, "quantity": row.suggested_quantity} for row in result.added],
         "skipped": result.skipped,

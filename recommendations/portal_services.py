@@ -36,15 +36,18 @@ class DueAddResult:
 
 @transaction.atomic
 def due_items_add(
-    *, retailer: Retailer, predictions: list[ReorderPrediction], not_due: Iterable[int] = ()
+    *, retailer: Retailer, predictions: list[ReorderPrediction], asked: Iterable[int] = ()
 ) -> DueAddResult:
     """Put due items into the basket at their suggested quantities and record the adds, in one transaction.
 
     Items already in the basket are left alone: the retailer has already decided how many of those to order.
     An item the basket refuses (discontinued, quantity out of range) is reported and the others still go in.
-    `not_due` are product ids the caller asked for that have no due prediction; they are reported as skipped.
+    `asked` are the product ids the caller asked for (the API's `product_ids`): those without a due
+    prediction are reported as skipped.
     """
     in_basket = basket_state(retailer=retailer).quantities
+    due = {prediction.product_id for prediction in predictions}
+    not_due = [pk for pk in dict.fromkeys(asked) if pk not in due]
     result = DueAddResult(
         skipped=[DueSkipped(pk, "not_due", "This product is not due for reorder.") for pk in not_due]
     )

@@ -60,9 +60,10 @@ class _FailOpen(throttling.SimpleRateThrottle):
         The counter outlives its window by a second, so a request at the very end still finds it."""
         timeout = self.duration + 1
         if isinstance(self.cache, RedisCache):
+            stored = self.cache.make_and_validate_key(key)
             pipeline = self.cache._cache.get_client(write=True).pipeline(transaction=False)
-            pipeline.incr(self.cache.make_and_validate_key(key))
-            pipeline.expire(self.cache.make_and_validate_key(key), timeout)
+            pipeline.incr(stored)
+            pipeline.expire(stored, timeout)
             count, _ = pipeline.execute()
             return count
         if self.cache.add(key, 1, timeout):
