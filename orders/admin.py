@@ -6,6 +6,7 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
 from orders.models import ImportRun, Order, OrderLine
+from orders.services import order_number_allocate
 
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
 _CENT = Decimal("0.01")
@@ -29,12 +30,12 @@ class OrderLineInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ["number", "retailer", "status", "placed_at", "line_count", "order_total", "source"]
+    list_display = ["order_number", "retailer", "status", "placed_at", "line_count", "order_total", "source"]
     list_filter = ["status", "source"]
-    search_fields = ["=id", "retailer__name", "external_ref"]
+    search_fields = ["=number", "=id", "retailer__name", "external_ref"]
     list_select_related = ["retailer"]
     autocomplete_fields = ["retailer"]
-    readonly_fields = ["created_at", "updated_at", "line_count", "order_total"]
+    readonly_fields = ["number", "created_at", "updated_at", "line_count", "order_total"]
     date_hierarchy = "placed_at"
     inlines = [OrderLineInline]
     show_full_result_count = False
@@ -54,9 +55,16 @@ class OrderAdmin(admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="order", ordering="id")
-    def number(self, order: Order) -> str:
-        return f"#{order.pk}"
+    def save_model(self, request: HttpRequest, obj: Order, form, change: bool) -> None:
+        # An order that staff add as placed, or mark placed, is numbered as placing it in the portal would.
+        if obj.status != Order.Status.DRAFT and obj.number is None:
+            obj.number = order_number_allocate(retailer_id=obj.retailer_id)
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="order", ordering="number")
+    def order_number(self, order: Order) -> str:
+        # The retailer's number, as its portal shows it; a basket has none.
+        return "basket" if order.number is None else f"#{order.number}"
 
     @admin.display(description="lines", ordering="line_total_count")
     def line_count(self, order: Order) -> int:
@@ -72,7 +80,7 @@ class OrderAdmin(admin.ModelAdmin):
 class OrderLineAdmin(admin.ModelAdmin):
     list_display = ["id", "order", "retailer", "product", "vendor", "quantity", "unit_price", "line_total"]
     list_filter = ["order__status"]
-    search_fields = ["product__name", "product__sku", "order__retailer__name", "=order__id"]
+    search_fields = ["product__name", "product__sku", "order__retailer__name", "=order__number", "=order__id"]
     list_select_related = ["order__retailer", "product__vendor"]
     raw_id_fields = ["order"]
     autocomplete_fields = ["product"]

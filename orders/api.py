@@ -54,6 +54,7 @@ ORDER_EXAMPLE = OpenApiExample(
     "An order",
     value={
         "id": 310,
+        "number": 42,
         "status": "placed",
         "placed_at": "2026-11-20T09:14:00Z",
         "lines": [LINE_EXAMPLE],

@@ -29,6 +29,7 @@ from faker import Faker
 from accounts.models import Retailer, User
 from catalog.models import Category, Product
 from orders.models import Order, OrderLine
+from orders.services import orders_number_unnumbered
 from vendors.models import Vendor
 
 DEMO_SOURCE = "demo"
@@ -662,6 +663,7 @@ def _build_history(
         OrderLine.objects.bulk_create(lines, batch_size=2000)
         order_count += len(created)
         line_count += len(lines)
+    orders_number_unnumbered()
     # auto_now_add stamped the orders with today; history should say when they were placed.
     Order.objects.filter(source=DEMO_SOURCE).update(created_at=F("placed_at"), updated_at=F("placed_at"))
     return order_count, line_count

@@ -13,7 +13,7 @@ Rules:
   description seen (by date, then line), its price the last price seen (0 when the source has none), its
   category the first `Department / Aisle` seen, its created_at the date of its first sale;
 - an order becomes a placed Order keyed (source, order), at its earliest line's time, for the customer of that
-  line;
+  line; a retailer's new orders are numbered after its existing ones, in placed order;
 - rows with the same (order, product) become one OrderLine: quantities summed, first row's price.
 Everything runs in one transaction, so a failure leaves the database as it was; a second import of the same
 data creates nothing because every row is keyed on a natural key.
@@ -46,6 +46,7 @@ from tqdm import tqdm
 from accounts.models import Retailer
 from catalog.models import Category, Product
 from orders.models import ImportRun, Order, OrderLine
+from orders.services import orders_number_unnumbered
 from orders.sources import (
     ColumnMapping,
     FieldLimits,
@@ -553,6 +554,8 @@ def _create_from_staging(cursor, report: ImportReport, *, source: str, vendor_id
         [source, customer_prefix],
     )
     report.orders_created = cursor.rowcount
+    # Each retailer's new orders take its next numbers, oldest first.
+    orders_number_unnumbered()
     _refresh_statistics(cursor, "orders_order")
     cursor.execute(
         f"""

@@ -21,6 +21,9 @@ class Order(models.Model):
     # Where an imported order came from ("online-retail", "instacart", "csv") and its key there.
     source = models.CharField(max_length=20, blank=True)
     external_ref = models.CharField(max_length=64, blank=True)
+    # The retailer's own order number (#1, #2, ...), given when the order is placed (a basket has none) by
+    # `order_number_allocate` or `orders_number_unnumbered`; the id stays internal (URLs, the API's `id`).
+    number = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-placed_at", "-id"]
@@ -37,6 +40,8 @@ class Order(models.Model):
                 condition=~Q(external_ref=""),
                 name="order_unique_external_ref_per_source",
             ),
+            # The last line of defence of the numbering: two orders of one retailer never share a number.
+            models.UniqueConstraint(fields=["retailer", "number"], name="order_unique_number_per_retailer"),
         ]
         indexes = [
             models.Index(fields=["retailer", "status", "-placed_at"]),
@@ -44,13 +49,32 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Order #{self.pk} ({self.get_status_display()})"
+        if self.number is None:
+            # A basket has no number yet.
+            return f"{self.get_status_display()} (id {self.pk})"
+        return f"Order #{self.number} ({self.get_status_display()})"
 
     @property
     def total(self) -> Decimal:
         """Sum of the lines; views that list many orders annotate it instead of calling this."""
         result = self.lines.aggregate(total=Sum(F("quantity") * F("unit_price")))["total"]
         return result or Decimal("0.00")
+
+
+class OrderNumberCounter(models.Model):
+    """The last order number given to a retailer.
+
+    Placing an order locks this row (SELECT ... FOR UPDATE) until its transaction commits, so two orders
+    placed at once by one retailer are numbered one after the other; other retailers are not held up.
+    """
+
+    retailer = models.OneToOneField(
+        "accounts.Retailer", on_delete=models.CASCADE, primary_key=True, related_name="order_number_counter"
+    )
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.retailer_id}: #{self.last_number}"
 
 
 class OrderLine(models.Model):

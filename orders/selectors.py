@@ -74,7 +74,8 @@ def orders_for_retailer(
     """Placed and cancelled orders (or only those of `status`), newest first, each annotated with its total
     and line count.
 
-    `query` matches an order number ("1042" or "#1042") or part of a product name on any of its lines.
+    `query` matches an order number ("42" or "#42", the retailer's own) or part of a product name on any of
+    its lines.
     """
     orders = (
         Order.objects.filter(retailer=retailer)
@@ -100,8 +101,8 @@ def orders_for_retailer(
         )
         number = query.removeprefix("#")
         condition = Q(matches_product)
-        if number.isdigit() and len(number) <= 18:
-            condition |= Q(pk=int(number))
+        if number.isdigit() and len(number) <= 9:
+            condition |= Q(number=int(number))
         orders = orders.filter(condition)
     return orders.order_by("-placed_at", "-id")
 

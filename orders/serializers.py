@@ -49,13 +49,16 @@ class OrderSummarySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Order
-        fields = ["id", "status", "placed_at", "total", "line_count"]
+        fields = ["id", "number", "status", "placed_at", "total", "line_count"]
 
 
 class OrderSerializer(serializers.Serializer):
     """An order with its lines; built from (order, lines) so the lines are read in one query."""
 
-    id = serializers.IntegerField(source="order.id")
+    id = serializers.IntegerField(source="order.id", help_text="Internal; the URLs of the order take it.")
+    number = serializers.IntegerField(
+        source="order.number", help_text="The retailer's own order number (#1, #2, ...) the portal shows."
+    )
     status = serializers.CharField(source="order.status")
     placed_at = serializers.DateTimeField(source="order.placed_at")
     lines = LineSerializer(many=True)
@@ -80,7 +83,7 @@ class OrderListQuerySerializer(serializers.Serializer):
         default="",
         allow_blank=True,
         max_length=100,
-        help_text='An order number ("1042" or "#1042") or part of a product name.',
+        help_text='An order number ("42" or "#42", the `number` field) or part of a product name.',
     )
     date_from = serializers.DateField(
         required=False, default=None, help_text="Placed on or after (YYYY-MM-DD)."

@@ -3,12 +3,12 @@
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Retailer
 from catalog.models import Product
-from orders.models import MAX_LINE_QUANTITY, Order, OrderLine
+from orders.models import MAX_LINE_QUANTITY, Order, OrderLine, OrderNumberCounter
 from recommendations.services import retailer_refresh_enqueue
 
 
@@ -121,7 +121,8 @@ def order_place(*, order: Order) -> Order:
     OrderLine.objects.bulk_update(lines, ["unit_price"])
     order.status = Order.Status.PLACED
     order.placed_at = timezone.now()
-    order.save(update_fields=["status", "placed_at", "updated_at"])
+    order.number = order_number_allocate(retailer_id=order.retailer_id)
+    order.save(update_fields=["status", "placed_at", "number", "updated_at"])
     retailer_refresh_enqueue(retailer_id=order.retailer_id)
     return order
 
@@ -161,3 +162,70 @@ def basket_clear(*, retailer: Retailer) -> None:
     """Remove every line of the open basket (the basket itself stays, empty)."""
     basket = _locked_basket(retailer=retailer)
     basket.lines.all().delete()
+
+
+@transaction.atomic
+def order_number_allocate(*, retailer_id: int) -> int:
+    """The retailer's next order number, for an order being placed in the caller's transaction.
+
+    The counter row stays locked until that transaction ends, so a concurrent placing by the same retailer
+    waits and takes the next number; a rolled-back placing gives its number back. The first placing of a
+    retailer creates the row: of two at once, get_or_create's insert fails for one, which then reads (and
+    locks) the row the other made.
+    """
+    counter, _created = OrderNumberCounter.objects.select_for_update().get_or_create(retailer_id=retailer_id)
+    counter.last_number += 1
+    counter.save(update_fields=["last_number"])
+    return counter.last_number
+
+
+@transaction.atomic
+def orders_number_unnumbered() -> int:
+    """Number every placed or cancelled order that has no number yet, in placed order per retailer, after
+    the numbers the retailer already has; returns how many were numbered.
+
+    Set-based for the bulk writers (the importer, the demo world): a handful of statements whatever the
+    number of orders, on PostgreSQL and SQLite alike. The counters of the retailers concerned are locked
+    first, in id order (so two callers cannot deadlock), which makes portal placings wait for the commit.
+    """
+    pending = "SELECT DISTINCT retailer_id FROM orders_order WHERE number IS NULL AND status <> 'draft'"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO orders_ordernumbercounter (retailer_id, last_number) SELECT retailer_id, 0 "
+            f"FROM ({pending}) AS pending WHERE TRUE ON CONFLICT DO NOTHING"
+        )
+        if connection.vendor == "postgresql":
+            # SQLite has no row locks: its writers already run one at a time.
+            cursor.execute(
+                f"SELECT retailer_id FROM orders_ordernumbercounter WHERE retailer_id IN ({pending}) "
+                "ORDER BY retailer_id FOR UPDATE"
+            )
+        cursor.execute("DROP TABLE IF EXISTS order_numbering")
+        cursor.execute(
+            """
+            CREATE TEMPORARY TABLE order_numbering AS
+            SELECT placed.id, placed.retailer_id,
+                   counter.last_number + ROW_NUMBER() OVER (
+                       PARTITION BY placed.retailer_id ORDER BY placed.placed_at, placed.id
+                   ) AS number
+            FROM orders_order AS placed
+            JOIN orders_ordernumbercounter AS counter ON counter.retailer_id = placed.retailer_id
+            WHERE placed.number IS NULL AND placed.status <> 'draft'
+            """
+        )
+        cursor.execute(
+            "UPDATE orders_order SET number = numbering.number FROM order_numbering AS numbering "
+            "WHERE orders_order.id = numbering.id"
+        )
+        numbered = cursor.rowcount
+        cursor.execute(
+            """
+            UPDATE orders_ordernumbercounter SET last_number = highest.number
+            FROM (
+                SELECT retailer_id, MAX(number) AS number FROM order_numbering GROUP BY retailer_id
+            ) AS highest
+            WHERE orders_ordernumbercounter.retailer_id = highest.retailer_id
+            """
+        )
+        cursor.execute("DROP TABLE order_numbering")
+    return numbered

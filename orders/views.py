@@ -202,7 +202,7 @@ def basket_place(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             error = _first_error(exc)
         else:
-            messages.success(request, f"Order #{order.pk} placed. Thank you!")
+            messages.success(request, f"Order #{order.number} placed. Thank you!")
             if request.htmx:
                 return HttpResponseClientRedirect(reverse("orders:detail", args=[order.pk]))
             return redirect("orders:detail", order_id=order.pk)
@@ -260,7 +260,7 @@ def order_reorder(request: HttpRequest, order_id: int) -> HttpResponse:
         count = len(result.added)
         messages.success(
             request,
-            f"Added {count} product{'s' if count != 1 else ''} from order #{order.pk} to your basket.",
+            f"Added {count} product{'s' if count != 1 else ''} from order #{order.number} to your basket.",
         )
     if result.skipped:
         names = ", ".join(product.name for product in result.skipped)

@@ -4,6 +4,7 @@ from django.utils import timezone
 from accounts.tests.factories import RetailerFactory
 from catalog.tests.factories import ProductFactory
 from orders.models import ImportRun, Order, OrderLine
+from orders.services import order_number_allocate
 from vendors.tests.factories import VendorFactory
 
 
@@ -16,6 +17,14 @@ class OrderFactory(factory.django.DjangoModelFactory):
     retailer = factory.SubFactory(RetailerFactory)
     status = Order.Status.PLACED
     placed_at = factory.LazyFunction(timezone.now)
+    # The retailer's next number, as placing gives it; a basket has none.
+    number = factory.LazyAttribute(
+        lambda order: (
+            None
+            if order.status == Order.Status.DRAFT
+            else order_number_allocate(retailer_id=order.retailer.pk)
+        )
+    )
 
     class Params:
         basket = factory.Trait(status=Order.Status.DRAFT, placed_at=None)

@@ -184,6 +184,7 @@ def test_orders_are_listed_newest_first_with_totals_and_filters(api: APIClient, 
     first = api.get(reverse("api-v1-orders")).json()["results"][1]
     assert first == {
         "id": old.pk,
+        "number": 1,
         "status": "placed",
         "placed_at": "2026-01-05T10:00:00Z",
         "total": "6.00",
@@ -191,7 +192,7 @@ def test_orders_are_listed_newest_first_with_totals_and_filters(api: APIClient, 
     }
     assert listed() == [new.pk, old.pk]
     assert listed(q="oat") == [old.pk]
-    assert listed(q=f"#{new.pk}") == [new.pk]
+    assert listed(q=f"#{new.number}") == [new.pk]
     assert listed(date_from="2026-02-01") == [new.pk]
     assert listed(date_to="2026-01-05") == [old.pk]
     assert listed(status="placed") == [old.pk]

@@ -113,8 +113,8 @@ def test_a_retailer_orders_from_recommendations_and_orders_again(
     assert order.lines.count() == 2
 
     page.goto(live_server.url + reverse("orders:list"))
-    expect(page.locator("#order-results")).to_contain_text(f"#{order.pk}")
-    page.get_by_role("link", name=f"#{order.pk}", exact=True).click()
+    expect(page.locator("#order-results")).to_contain_text(f"#{order.number}")
+    page.get_by_role("link", name=f"#{order.number}", exact=True).click()
     page.get_by_role("button", name="Order again").click()
     page.wait_for_url(re.compile(re.escape(reverse("orders:basket")) + "$"))
     expect(page.locator("#basket tbody tr")).to_have_count(2)

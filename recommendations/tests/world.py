@@ -14,6 +14,7 @@ from accounts.tests.factories import RetailerFactory
 from catalog.models import Product
 from catalog.tests.factories import CategoryFactory, ProductFactory
 from orders.models import Order, OrderLine
+from orders.services import orders_number_unnumbered
 from vendors.tests.factories import VendorFactory
 
 WORLD_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -64,6 +65,7 @@ def build_world(*, retailers: int = 24, products: int = 30, orders_each: int = 8
             baskets.append([(p, rng.randint(1, 6)) for p in sorted(chosen, key=lambda p: p.name)])
             placed += timedelta(days=cadence + rng.randint(-1, 1))
     Order.objects.bulk_create(orders)
+    orders_number_unnumbered()
     OrderLine.objects.bulk_create(
         OrderLine(order=order, product=product, quantity=quantity, unit_price=product.unit_price)
         for order, basket in zip(orders, baskets, strict=True)
