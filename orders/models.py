@@ -46,6 +46,13 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["retailer", "status", "-placed_at"]),
             models.Index(fields=["status", "placed_at"]),
+            # The orders the bulk writers have yet to number: empty between imports, so finding them is
+            # instant however many orders there are.
+            models.Index(
+                fields=["retailer"],
+                condition=Q(number__isnull=True) & ~Q(status="draft"),
+                name="order_unnumbered",
+            ),
         ]
 
     def __str__(self) -> str:

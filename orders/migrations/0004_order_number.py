@@ -50,6 +50,10 @@ class Migration(migrations.Migration):
             field=models.PositiveIntegerField(blank=True, editable=False, null=True),
         ),
         migrations.RunPython(number_existing_orders, migrations.RunPython.noop),
+        migrations.AddIndex(
+            model_name='order',
+            index=models.Index(condition=models.Q(('number__isnull', True), models.Q(('status', 'draft'), _negated=True)), fields=['retailer'], name='order_unnumbered'),
+        ),
         migrations.AddConstraint(
             model_name='order',
             constraint=models.UniqueConstraint(fields=('retailer', 'number'), name='order_unique_number_per_retailer'),
