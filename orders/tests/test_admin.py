@@ -118,3 +118,42 @@ def test_import_run_changelist_runs_in_bounded_queries_and_is_read_only(
     run = ImportRun.objects.first()
     assert staff_client.get(reverse("admin:orders_importrun_change", args=[run.pk])).status_code == 200
     assert staff_client.get(reverse("admin:orders_importrun_add")).status_code == 403
+
+
+def test_the_order_list_names_orders_by_the_retailers_number_and_finds_them_by_it(
+    staff_client: Client,
+) -> None:
+    first = OrderFactory()
+    second = OrderFactory(retailer=first.retailer)
+    OrderFactory()  # another retailer's #1
+
+    listed = staff_client.get(reverse("admin:orders_order_changelist"), {"q": "2"})
+
+    found = listed.context["cl"].result_list
+    # The search also takes the internal id, so an order whose id happens to be 2 is found as well.
+    assert second.pk in {order.pk for order in found}
+    assert all(order.number == 2 or order.pk == 2 for order in found)
+    assert "#2" in listed.content.decode()
+    assert (first.number, second.number) == (1, 2)
+
+
+def test_an_order_staff_add_as_placed_takes_the_retailers_next_number(staff_client: Client) -> None:
+    earlier = OrderFactory()
+
+    response = staff_client.post(
+        reverse("admin:orders_order_add"),
+        {
+            "retailer": earlier.retailer_id,
+            "status": "placed",
+            "placed_at_0": "2026-11-20",
+            "placed_at_1": "09:14:00",
+            "source": "",
+            "external_ref": "",
+            "lines-TOTAL_FORMS": "0",
+            "lines-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    added = earlier.retailer.orders.exclude(pk=earlier.pk).get()
+    assert added.number == 2
