@@ -129,6 +129,10 @@ def test_no_page_scrolls_sideways_or_cuts_money_on_a_390_px_phone(
         "dashboard": reverse("recommendations:dashboard"),
         "catalogue": reverse("catalog:list"),
         "product": reverse("catalog:detail", args=[order.lines.order_by("-unit_price").first().product_id]),
+        "history": reverse("recommendations:history"),
+        "profile": reverse("accounts:profile"),
+        "settings": reverse("accounts:settings"),
+        "password": reverse("accounts:password_change"),
     }
     for name, path in pages.items():
         page.goto(live_server.url + path)
