@@ -75,7 +75,7 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
         ("Organisation", {"fields": ("role", "retailer", "vendor")}),
-        ("Preferences", {"fields": ("items_per_page", "email_opt_in")}),
+        ("Preferences", {"fields": ("items_per_page", "email_opt_in", "email_order_confirmations")}),
     )
     add_fieldsets = (
         *DjangoUserAdmin.add_fieldsets,

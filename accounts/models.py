@@ -81,6 +81,10 @@ class User(AbstractUser):
     email_opt_in = models.BooleanField(
         default=False, help_text="Receive an email when products you buy regularly are due for reorder."
     )
+    # Transactional, so on unless the person turns it off (settings page or a mail's unsubscribe link).
+    email_order_confirmations = models.BooleanField(
+        default=True, help_text="Receive an email confirming each order placed for your shop."
+    )
 
     objects = SmartBasketUserManager()
 

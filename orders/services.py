@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Retailer
 from catalog.models import Product
+from notifications.services import order_confirmation_enqueue
 from orders.models import MAX_LINE_QUANTITY, Order, OrderLine
 from recommendations.services import retailer_refresh_enqueue
 
@@ -123,6 +124,7 @@ def order_place(*, order: Order) -> Order:
     order.placed_at = timezone.now()
     order.save(update_fields=["status", "placed_at", "updated_at"])
     retailer_refresh_enqueue(retailer_id=order.retailer_id)
+    order_confirmation_enqueue(order=order)
     return order
 
 
