@@ -12,6 +12,7 @@ from accounts.tests.factories import RetailerFactory, UserFactory
 from catalog.tests.factories import ProductFactory
 from conftest import free_port
 from notifications import services
+from notifications.checks import email_is_sent
 from notifications.models import EmailDelivery
 from orders.models import Order
 from orders.services import order_place
@@ -141,10 +142,27 @@ def test_a_failed_send_keeps_no_record_so_the_retry_sends_it(basket: Order, buye
     assert len(mail.outbox) == 1
 
 
-def test_the_confirmation_task_retries_a_refused_connection(basket: Order, buyer) -> None:
-    send = app.tasks[CONFIRMATION_TASK]
-    assert OSError in send.autoretry_for
-    assert (send.soft_time_limit, send.time_limit) == (60, 90)
+def test_without_redis_the_demo_sends_the_confirmation_in_process_after_commit(
+    basket: Order, buyer, django_capture_on_commit_callbacks
+) -> None:
+    # The embedded demo: no broker, tasks run in this process once the order commits (console backend there).
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            order_place(order=basket)
+    finally:
+        app.conf.task_always_eager = False
+
+    assert [message.to for message in mail.outbox] == [[buyer.email]]
+    assert not TaskOutbox.objects.exists()
+
+
+def test_production_without_a_mail_server_is_a_deploy_warning(settings) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    assert [warning.id for warning in email_is_sent()] == ["notifications.W001"]
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    assert email_is_sent() == []
 
 
 @pytest.mark.django_db(transaction=True)
