@@ -6,9 +6,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.mail.services import order_confirmation_enqueue
 from accounts.models import Retailer
 from catalog.models import Product
-from notifications.services import order_confirmation_enqueue
 from orders.models import MAX_LINE_QUANTITY, Order, OrderLine
 from recommendations.services import retailer_refresh_enqueue
 

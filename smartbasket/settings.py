@@ -98,7 +98,6 @@ INSTALLED_APPS = [
     "vendors",
     "catalog",
     "orders",
-    "notifications",
     "recommendations",
 ]
 
@@ -300,7 +299,7 @@ CELERY_TIMEZONE = "UTC"
 # (a refresh: 90 s); a retrain declares its own, longer delay (recommendations/tasks.py).
 OUTBOX_REDELIVER_SECONDS = envint("SMARTBASKET_OUTBOX_REDELIVER_SECONDS", 600, minimum=1)
 
-# E-mail (notifications/): order confirmations and the weekly reorder digest, sent by Celery tasks. With
+# E-mail (accounts/mail/): order confirmations and the weekly reorder digest, sent by Celery tasks. With
 # EMAIL_HOST set, SMTP; without it (development, the demo) the console backend, which writes each mail to the
 # log of the process that sends it. A deploy check warns when production has no EMAIL_HOST.
 EMAIL_HOST = envstr("EMAIL_HOST")

@@ -16,7 +16,6 @@ urlpatterns = [
     path("catalogue/", include("catalog.urls")),
     path("api/v1/", include("smartbasket.api.urls")),
     path("api/", include("smartbasket.api.legacy")),
-    path("email/", include("notifications.urls")),
     path("", include("orders.urls")),
     path("", include("accounts.urls")),
 ]

@@ -44,11 +44,10 @@ from django_celery_beat.models import (
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts.tests.factories import RetailerFactory, UserFactory
+from accounts.mail.unsubscribe import unsubscribe_token
+from accounts.tests.factories import EmailDeliveryFactory, RetailerFactory, UserFactory
 from catalog.models import Product
 from catalog.tests.factories import CategoryFactory, ProductFactory
-from notifications.tests.factories import EmailDeliveryFactory
-from notifications.unsubscribe import unsubscribe_token
 from orders.tests.factories import ImportRunFactory, OrderFactory, OrderLineFactory
 from recommendations.tests.factories import (
     ModelVersionFactory,
@@ -266,8 +265,8 @@ PORTAL = [
 
     # A mail's unsubscribe link: the signed token (retailer A's digest) is the authority, so everybody, signed
     # in or not, gets the same page; the POST is the one-click unsubscribe mail clients send.
-    get("notifications:unsubscribe",        everyone("200")),
-    post("notifications:unsubscribe",       everyone("200")),
+    get("accounts:unsubscribe",        everyone("200")),
+    post("accounts:unsubscribe",       everyone("200")),
 
     # Public, the same answer for everybody. The full report is "unavailable" here: no Celery worker runs, and
     # its checks use connections of their own, which cannot see this test's uncommitted active model version.
@@ -407,7 +406,7 @@ ADMIN_MODELS = {
     "recommendations.trainingrun": AdminModel("training_run", add="403", delete="403"),
     "recommendations.taskoutbox": AdminModel("outbox_entry", add="403", delete="403"),
     # Written only by the mail tasks: what was sent to whom.
-    "notifications.emaildelivery": AdminModel("email_delivery", add="403"),
+    "accounts.emaildelivery": AdminModel("email_delivery", add="403"),
 }
 
 

@@ -43,7 +43,7 @@ REFRESH_TASK = "recommendations.tasks.refresh_retailer"
 @pytest.fixture
 def shop_user():
     # These tests follow the refresh an order queues; the order confirmation's own trip through the outbox is
-    # tested in notifications/tests/.
+    # tested in accounts/tests/test_mail_*.py.
     return UserFactory(email_order_confirmations=False)
 
 

@@ -9,10 +9,9 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from accounts.models import User
-from notifications.models import EmailDelivery
-from notifications.selectors import DIGEST_HORIZON_DAYS
-from notifications.unsubscribe import unsubscribe_token
+from accounts.mail.selectors import DIGEST_HORIZON_DAYS
+from accounts.mail.unsubscribe import unsubscribe_token
+from accounts.models import EmailDelivery, User
 from orders.models import Order
 from recommendations.models import ReorderPrediction
 
@@ -23,7 +22,7 @@ def absolute_url(path: str) -> str:
 
 def _message(*, user: User, kind: str, template: str, context: dict[str, Any]) -> EmailMultiAlternatives:
     unsubscribe_url = absolute_url(
-        reverse("notifications:unsubscribe", args=[unsubscribe_token(user_id=user.pk, kind=kind)])
+        reverse("accounts:unsubscribe", args=[unsubscribe_token(user_id=user.pk, kind=kind)])
     )
     context = {
         **context,

@@ -14,10 +14,9 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
-from notifications import messages, selectors
-from notifications.models import EmailDelivery
-from notifications.unsubscribe import SETTING_OF_KIND, Subscription
+from accounts.mail import messages, selectors
+from accounts.mail.unsubscribe import SETTING_OF_KIND, Subscription
+from accounts.models import EmailDelivery, User
 from orders.models import Order
 from recommendations.outbox import task_outbox_add
 
@@ -51,7 +50,7 @@ def _email_send_once(*, kind: str, user: User, key: str, build: Callable[[], Ema
 def order_confirmation_enqueue(*, order: Order) -> None:
     """With the caller's transaction (placing the order), queue its confirmation if anybody wants one."""
     if selectors.order_confirmation_recipients(retailer_id=order.retailer_id).exists():
-        task_outbox_add(task_name="notifications.tasks.send_order_confirmation", args=[order.pk])
+        task_outbox_add(task_name="accounts.tasks.send_order_confirmation", args=[order.pk])
 
 
 def order_confirmation_send(*, order_id: int) -> int:
@@ -78,7 +77,7 @@ def reorder_digests_enqueue(*, week: str) -> int:
         selectors.reorder_digest_recipients().exclude(pk__in=already).values_list("pk", flat=True)
     )
     for user_id in user_ids:
-        task_outbox_add(task_name="notifications.tasks.send_reorder_digest", args=[user_id, week])
+        task_outbox_add(task_name="accounts.tasks.send_reorder_digest", args=[user_id, week])
     return len(user_ids)
 
 

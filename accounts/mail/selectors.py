@@ -4,8 +4,7 @@ from datetime import date, timedelta
 
 from django.db.models import F, QuerySet, Sum
 
-from accounts.models import Retailer, User
-from notifications.models import EmailDelivery
+from accounts.models import EmailDelivery, Retailer, User
 from orders.models import Order
 from recommendations.models import ReorderPrediction
 from recommendations.selectors import active_version

@@ -3,8 +3,8 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from notifications import services
-from notifications.unsubscribe import subscription_from_token
+from accounts.mail import services
+from accounts.mail.unsubscribe import subscription_from_token
 
 
 # No sign-in: the signed token is the authority. CSRF-exempt because a mail client's one-click unsubscribe
@@ -15,8 +15,8 @@ from notifications.unsubscribe import subscription_from_token
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     subscription = subscription_from_token(token=token)
     if subscription is None:
-        return render(request, "notifications/unsubscribe_invalid.html", status=400)
+        return render(request, "accounts/mail/unsubscribe_invalid.html", status=400)
     if request.method == "POST":
         services.email_unsubscribe(subscription=subscription)
-        return render(request, "notifications/unsubscribed.html", {"subscription": subscription})
-    return render(request, "notifications/unsubscribe.html", {"subscription": subscription})
+        return render(request, "accounts/mail/unsubscribed.html", {"subscription": subscription})
+    return render(request, "accounts/mail/unsubscribe.html", {"subscription": subscription})

@@ -1,4 +1,4 @@
-"""Beat sends the weekly "due for reorder" digest on Monday mornings (notifications.tasks.send_reorder_digests)."""
+"""Beat sends the weekly "due for reorder" digest on Monday mornings (accounts.tasks.send_reorder_digests)."""
 
 from django.db import migrations
 
@@ -14,7 +14,7 @@ def create_schedule(apps, schema_editor):
     )
     PeriodicTask.objects.get_or_create(
         name=WEEKLY_REORDER_DIGEST,
-        defaults={"task": "notifications.tasks.send_reorder_digests", "crontab": monday_morning},
+        defaults={"task": "accounts.tasks.send_reorder_digests", "crontab": monday_morning},
     )
 
 
@@ -25,7 +25,7 @@ def remove_schedule(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("notifications", "0001_initial"),
+        ("accounts", "0005_emaildelivery"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

@@ -6,10 +6,10 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from accounts.mail import services
+from accounts.mail.unsubscribe import unsubscribe_token
+from accounts.models import EmailDelivery
 from accounts.tests.factories import UserFactory
-from notifications import services
-from notifications.models import EmailDelivery
-from notifications.unsubscribe import unsubscribe_token
 from orders.tests.factories import OrderFactory, OrderLineFactory
 from recommendations.tests.factories import ModelVersionFactory, ReorderPredictionFactory
 
@@ -66,7 +66,7 @@ def test_a_confirmations_link_turns_off_confirmations_only(member) -> None:
 def test_a_damaged_or_forged_link_is_a_clear_400_and_changes_nothing(
     client: Client, member, token: str
 ) -> None:
-    response = client.post(reverse("notifications:unsubscribe", args=[token]))
+    response = client.post(reverse("accounts:unsubscribe", args=[token]))
 
     assert response.status_code == 400
     assert "This unsubscribe link is not valid" in response.content.decode()
@@ -78,7 +78,7 @@ def test_a_token_names_one_person_and_one_kind(member) -> None:
     other = UserFactory(email_opt_in=True)
     token = unsubscribe_token(user_id=member.pk, kind=EmailDelivery.Kind.REORDER_DIGEST)
 
-    Client().post(reverse("notifications:unsubscribe", args=[token]))
+    Client().post(reverse("accounts:unsubscribe", args=[token]))
 
     member.refresh_from_db()
     other.refresh_from_db()

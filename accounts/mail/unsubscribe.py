@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 from django.core import signing
 
-from accounts.models import User
-from notifications.models import EmailDelivery
+from accounts.models import EmailDelivery, User
 
-_SALT = "notifications.unsubscribe"
+_SALT = "accounts.mail.unsubscribe"
 
 # The setting each kind of mail obeys; unsubscribing turns it off.
 SETTING_OF_KIND = {

@@ -11,7 +11,7 @@ def email_is_sent(**_: object) -> list[Warning]:
                 f"EMAIL_BACKEND is {settings.EMAIL_BACKEND}: order confirmations and reorder digests are not "
                 "sent to anybody.",
                 hint="Set EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, DEFAULT_FROM_EMAIL.",
-                id="notifications.W001",
+                id="accounts.W001",
             )
         ]
     return []

@@ -12,18 +12,18 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from accounts.mail import services
+from accounts.models import EmailDelivery
+from accounts.tasks import send_reorder_digests
 from accounts.tests.factories import RetailerFactory, UserFactory
 from catalog.tests.factories import ProductFactory
-from notifications import services
-from notifications.models import EmailDelivery
-from notifications.tasks import send_reorder_digests
 from recommendations.models import TaskOutbox
 from recommendations.tests.factories import ModelVersionFactory, ReorderPredictionFactory
 from smartbasket.celery import app
 
 pytestmark = pytest.mark.django_db
 
-DIGEST_TASK = "notifications.tasks.send_reorder_digest"
+DIGEST_TASK = "accounts.tasks.send_reorder_digest"
 
 
 @pytest.fixture
@@ -135,14 +135,10 @@ def test_a_member_who_opted_out_after_it_was_queued_is_not_mailed(retailer, memb
 
 def test_beat_sends_the_digest_on_monday_mornings() -> None:
     PeriodicTask.objects.all().delete()
-    importlib.import_module("notifications.migrations.0002_weekly_digest_schedule").create_schedule(
-        apps, None
-    )
+    importlib.import_module("accounts.migrations.0006_weekly_digest_schedule").create_schedule(apps, None)
     app.loader.import_default_modules()
 
-    entry = PeriodicTask.objects.select_related("crontab").get(
-        task="notifications.tasks.send_reorder_digests"
-    )
+    entry = PeriodicTask.objects.select_related("crontab").get(task="accounts.tasks.send_reorder_digests")
 
     assert (entry.crontab.minute, entry.crontab.hour, entry.crontab.day_of_week) == ("0", "7", "1")
     assert entry.task in app.tasks

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from accounts.models import EmailDelivery
 from accounts.tests.factories import UserFactory
-from notifications.models import EmailDelivery
 from orders.services import order_place
 from orders.tests.factories import OrderFactory, OrderLineFactory
 from recommendations.models import TaskOutbox
@@ -50,7 +50,7 @@ def test_the_worker_mails_the_confirmation_of_an_order_placed_in_the_portal(
     assert "To: sam@shop.example" in text
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in text
     assert "Content-Type: text/html" in text
-    entry = TaskOutbox.objects.get(task_name="notifications.tasks.send_order_confirmation")
+    entry = TaskOutbox.objects.get(task_name="accounts.tasks.send_order_confirmation")
     _wait_for(
         lambda: TaskOutbox.objects.filter(pk=entry.pk, completed_at__isnull=False).exists(),
         timeout=30,

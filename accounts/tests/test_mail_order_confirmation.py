@@ -8,12 +8,12 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from accounts.mail import services
+from accounts.mail.checks import email_is_sent
+from accounts.models import EmailDelivery
 from accounts.tests.factories import RetailerFactory, UserFactory
 from catalog.tests.factories import ProductFactory
 from conftest import free_port
-from notifications import services
-from notifications.checks import email_is_sent
-from notifications.models import EmailDelivery
 from orders.models import Order
 from orders.services import order_place
 from orders.tests.factories import OrderFactory, OrderLineFactory
@@ -22,7 +22,7 @@ from smartbasket.celery import app
 
 pytestmark = pytest.mark.django_db
 
-CONFIRMATION_TASK = "notifications.tasks.send_order_confirmation"
+CONFIRMATION_TASK = "accounts.tasks.send_order_confirmation"
 
 
 @pytest.fixture
@@ -159,7 +159,7 @@ def test_without_redis_the_demo_sends_the_confirmation_in_process_after_commit(
 
 def test_production_without_a_mail_server_is_a_deploy_warning(settings) -> None:
     settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
-    assert [warning.id for warning in email_is_sent()] == ["notifications.W001"]
+    assert [warning.id for warning in email_is_sent()] == ["accounts.W001"]
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     assert email_is_sent() == []
