@@ -4,7 +4,7 @@ from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
-from accounts.models import Retailer, User
+from accounts.models import EmailDelivery, Retailer, User
 from orders.models import Order
 
 
@@ -75,7 +75,7 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = (
         *DjangoUserAdmin.fieldsets,
         ("Organisation", {"fields": ("role", "retailer", "vendor")}),
-        ("Preferences", {"fields": ("items_per_page", "email_opt_in")}),
+        ("Preferences", {"fields": ("items_per_page", "email_opt_in", "email_order_confirmations")}),
     )
     add_fieldsets = (
         *DjangoUserAdmin.add_fieldsets,
@@ -85,3 +85,19 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description="organisation")
     def organisation(self, user: User) -> str:
         return str(user.retailer or user.vendor or "—")
+
+
+@admin.register(EmailDelivery)
+class EmailDeliveryAdmin(admin.ModelAdmin):
+    """What was mailed to whom: written only by the mail tasks, so staff read it."""
+
+    list_display = ("sent_at", "kind", "key", "to_email", "subject")
+    list_filter = ("kind",)
+    search_fields = ("to_email", "key", "user__username")
+    readonly_fields = ("kind", "user", "key", "to_email", "subject", "sent_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: EmailDelivery | None = None) -> bool:
+        return False

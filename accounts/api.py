@@ -128,6 +128,7 @@ ME_EXAMPLE = OpenApiExample(
         "role": "retailer",
         "items_per_page": 25,
         "email_opt_in": False,
+        "email_order_confirmations": True,
         "retailer": {
             "id": 3,
             "name": "Corner Shop 3",
@@ -169,7 +170,10 @@ def me(request: Request) -> Response:
                 user=user, first_name=data["first_name"], last_name=data["last_name"], email=data["email"]
             )
             services.user_update_settings(
-                user=user, items_per_page=data["items_per_page"], email_opt_in=data["email_opt_in"]
+                user=user,
+                items_per_page=data["items_per_page"],
+                email_opt_in=data["email_opt_in"],
+                email_order_confirmations=data["email_order_confirmations"],
             )
     return Response(MeSerializer(user).data)
 

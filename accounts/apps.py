@@ -7,3 +7,6 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         # Connects the receivers that revoke refresh tokens on a password change or a deactivation.
         from accounts import signals  # noqa: F401
+
+        # Registers the deploy check that warns when production would write its mail to the log.
+        from accounts.mail import checks  # noqa: F401

@@ -42,4 +42,9 @@ class SettingsForm(forms.Form):
     email_opt_in = forms.BooleanField(
         required=False,
         label="Email me when regular products are due for reorder",
+        help_text="A weekly digest of what is due, sent on Mondays.",
+    )
+    email_order_confirmations = forms.BooleanField(
+        required=False,
+        label="Email me a confirmation of each order placed for my shop",
     )

@@ -1,3 +1,4 @@
+from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 
 from accounts.models import Retailer, User
@@ -13,6 +14,11 @@ _LANDING_URL_NAMES = {
 def user_landing_url(*, user: User) -> str:
     """Where a signed-in user starts: each role has exactly one home."""
     return reverse(_LANDING_URL_NAMES[User.Role(user.role)])
+
+
+def user_page_size(*, user: User | AnonymousUser) -> int:
+    """How many rows a paginated list shows this user: the "rows per page" setting, everywhere."""
+    return getattr(user, "items_per_page", None) or User.ItemsPerPage.TWENTY_FIVE
 
 
 def user_organisation(*, user: User) -> Retailer | Vendor | None:

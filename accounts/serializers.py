@@ -28,6 +28,7 @@ class MeSerializer(serializers.ModelSerializer):
             "role",
             "items_per_page",
             "email_opt_in",
+            "email_order_confirmations",
             "retailer",
         ]
         read_only_fields = ["id", "username", "role", "retailer"]
@@ -38,7 +39,14 @@ class MeUpdateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["first_name", "last_name", "email", "items_per_page", "email_opt_in"]
+        fields = [
+            "first_name",
+            "last_name",
+            "email",
+            "items_per_page",
+            "email_opt_in",
+            "email_order_confirmations",
+        ]
         extra_kwargs = {"email": {"required": True, "allow_blank": False}}
 
     def validate_email(self, value: str) -> str:

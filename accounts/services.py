@@ -14,10 +14,13 @@ def user_update_profile(*, user: User, first_name: str, last_name: str, email: s
 
 
 @transaction.atomic
-def user_update_settings(*, user: User, items_per_page: int, email_opt_in: bool) -> User:
+def user_update_settings(
+    *, user: User, items_per_page: int, email_opt_in: bool, email_order_confirmations: bool
+) -> User:
     user.items_per_page = items_per_page
     user.email_opt_in = email_opt_in
-    user.save(update_fields=["items_per_page", "email_opt_in"])
+    user.email_order_confirmations = email_order_confirmations
+    user.save(update_fields=["items_per_page", "email_opt_in", "email_order_confirmations"])
     return user
 
 

@@ -3,6 +3,7 @@ from django.urls import path, reverse_lazy
 
 from accounts import views
 from accounts.forms import LoginForm
+from accounts.mail import views as mail_views
 
 app_name = "accounts"
 urlpatterns = [
@@ -28,5 +29,6 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("account/", views.profile, name="profile"),
+    path("email/unsubscribe/<str:token>/", mail_views.unsubscribe, name="unsubscribe"),
     path("account/settings/", views.settings, name="settings"),
 ]

@@ -45,6 +45,10 @@ def settings(request: HttpRequest) -> HttpResponse:
             return redirect("accounts:settings")
     else:
         form = SettingsForm(
-            initial={"items_per_page": user.items_per_page, "email_opt_in": user.email_opt_in}
+            initial={
+                "items_per_page": user.items_per_page,
+                "email_opt_in": user.email_opt_in,
+                "email_order_confirmations": user.email_order_confirmations,
+            }
         )
     return render(request, "accounts/settings.html", {"form": form})

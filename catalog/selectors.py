@@ -114,11 +114,11 @@ def product_for_catalogue(*, product_id: int) -> Product | None:
     )
 
 
-def product_purchase_history(*, retailer: Retailer, product: Product, limit: int = 20) -> list[OrderLine]:
-    """This retailer's placed lines of the product, newest first."""
-    return list(
+def product_purchase_history(*, retailer: Retailer, product: Product) -> QuerySet[OrderLine]:
+    """This retailer's placed lines of the product, newest first: all of them, for the caller to paginate."""
+    return (
         _placed_lines_of(retailer)
         .filter(product=product)
         .select_related("order")
-        .order_by("-order__placed_at", "-order_id")[:limit]
+        .order_by("-order__placed_at", "-order_id")
     )

@@ -7,14 +7,16 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
 from accounts.decorators import retailer_required
+from accounts.selectors import user_page_size
 from catalog.forms import ProductFilterForm
 from catalog.models import Product
 from catalog.selectors import category_tree, product_for_catalogue, product_purchase_history, product_search
 from recommendations.feedback import events_record
 from recommendations.selectors import related_to
 
-PRODUCTS_PER_PAGE = 24
 RELATED_LIMIT = 6
+# The element the purchase history's page links swap: an htmx request aimed at it gets only that list.
+PURCHASES_ID = "product-purchases"
 
 
 def _wants_partial(request: HttpRequest) -> bool:
@@ -41,7 +43,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
     form = ProductFilterForm(request.GET)
     filters = form.to_filters()
     products = product_search(retailer=request.user.retailer, filters=filters)
-    page = Paginator(products, PRODUCTS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(products, user_page_size(user=request.user)).get_page(request.GET.get("page"))
     context = {"form": form, "filters": filters, "page": page}
     if _wants_partial(request):
         response = push_url(render(request, "catalog/list.html#results", context), _shareable_url(request))
@@ -58,13 +60,17 @@ def product_list(request: HttpRequest) -> HttpResponse:
 def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
     product = _get_product_for_user(product_id)
     retailer = request.user.retailer
-    related = related_to(product=product, limit=RELATED_LIMIT)
-    # One INSERT for every recommendation shown on the page, so staff can compare surfaces and versions.
-    events_record(retailer=retailer, events=related.impressions())
-    context = {
-        "product": product,
-        "history": product_purchase_history(retailer=retailer, product=product),
-        "bought_together": related.bought_together,
-        "similar": related.similar,
-    }
-    return render(request, "catalog/detail.html", context)
+    history = Paginator(
+        product_purchase_history(retailer=retailer, product=product), user_page_size(user=request.user)
+    ).get_page(request.GET.get("page"))
+    context = {"product": product, "history": history}
+    if _wants_partial(request) and request.htmx.target == PURCHASES_ID:
+        response = render(request, "catalog/detail.html#purchases", context)
+    else:
+        related = related_to(product=product, limit=RELATED_LIMIT)
+        # One INSERT for every recommendation shown on the page, so staff can compare surfaces and versions.
+        events_record(retailer=retailer, events=related.impressions())
+        context |= {"bought_together": related.bought_together, "similar": related.similar}
+        response = render(request, "catalog/detail.html", context)
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])
+    return response

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.mail.services import order_confirmation_enqueue
 from accounts.models import Retailer
 from catalog.models import Product
 from orders.models import MAX_LINE_QUANTITY, Order, OrderLine, OrderNumberCounter
@@ -124,6 +125,7 @@ def order_place(*, order: Order) -> Order:
     order.number = order_number_allocate(retailer_id=order.retailer_id)
     order.save(update_fields=["status", "placed_at", "number", "updated_at"])
     retailer_refresh_enqueue(retailer_id=order.retailer_id)
+    order_confirmation_enqueue(order=order)
     return order
 
 

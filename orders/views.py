@@ -15,6 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_clien
 
 from accounts.decorators import retailer_required
 from accounts.models import Retailer
+from accounts.selectors import user_page_size
 from orders import selectors, services
 from orders.forms import AddToBasketForm, LineQuantityForm, OrderFilterForm
 from orders.models import Order, OrderLine
@@ -22,7 +23,6 @@ from recommendations.feedback import Event, Kind, Surface, event_record_tracked,
 from recommendations.selectors import active_version, basket_completion
 
 BASKET_TEMPLATE = "orders/basket.html"
-ORDERS_PER_PAGE = 20
 SUGGESTION_LIMIT = 6
 
 
@@ -224,7 +224,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
         date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
     )
-    page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(orders, user_page_size(user=request.user)).get_page(request.GET.get("page"))
     context = {"form": form, "page": page}
     if request.htmx and not request.htmx.history_restore_request:
         # The address bar gets the filters without the empty fields the form submits.

@@ -53,6 +53,9 @@ def _run_in_process(task_name: str, args: Sequence[Any]) -> None:
     """The embedded demo (no REDIS_URL): the task runs right after commit, in this process."""
     from smartbasket.celery import app
 
+    # A worker imports every app's tasks module at start-up; a web process never does, and without this the
+    # name is unknown here (NotRegistered) and the task is lost. Modules already imported are not re-run.
+    app.loader.import_default_modules()
     try:
         app.tasks[task_name].apply(args=list(args), throw=True)
     except Exception:

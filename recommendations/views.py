@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import retailer_required
 from accounts.models import Retailer
+from accounts.selectors import user_page_size
 from catalog.models import Product
 from recommendations import dashboard as dashboard_reads
 from recommendations import selectors
@@ -132,7 +133,7 @@ def history(request: HttpRequest) -> HttpResponse:
     page = prediction_history_page(
         retailer=request.user.retailer,
         page_number=request.GET.get("page"),
-        per_page=request.user.items_per_page,
+        per_page=user_page_size(user=request.user),
     )
     context = {"page": page, "taken_within_days": TAKEN_WITHIN_DAYS}
     partial = request.htmx and request.htmx.target == HISTORY_ROWS_ID

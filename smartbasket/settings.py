@@ -299,6 +299,31 @@ CELERY_TIMEZONE = "UTC"
 # (a refresh: 90 s); a retrain declares its own, longer delay (recommendations/tasks.py).
 OUTBOX_REDELIVER_SECONDS = envint("SMARTBASKET_OUTBOX_REDELIVER_SECONDS", 600, minimum=1)
 
+# E-mail (accounts/mail/): order confirmations and the weekly reorder digest, sent by Celery tasks. With
+# EMAIL_HOST set, SMTP; without it (development, the demo) the console backend, which writes each mail to the
+# log of the process that sends it. A deploy check warns when production has no EMAIL_HOST.
+EMAIL_HOST = envstr("EMAIL_HOST")
+EMAIL_PORT = envint("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", True)
+# A hung mail server must fail the task (which retries), not hold a worker for ever.
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10, minimum=1)
+EMAIL_BACKEND = envstr("EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+# Only read by Django's file backend (EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend).
+EMAIL_FILE_PATH = envstr("EMAIL_FILE_PATH") or str(BASE_DIR / "var" / "mail")
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL") or "SmartBasket <noreply@localhost>"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Mails are read outside any request, so their links (the order, the dashboard, unsubscribe) need the site's
+# own address.
+SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+if not SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"SITE_URL must start with http:// or https://, got {SITE_URL!r}")
+
 # The mobile JSON API (smartbasket/api/): /api/v1/, documented at /api/v1/docs/ from the serializers.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

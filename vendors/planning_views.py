@@ -15,6 +15,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.decorators import vendor_required
+from accounts.selectors import user_page_size
 from recommendations.selectors import active_version
 from vendors import forecast_selectors, insights, product_selectors, selectors
 from vendors.exports import csv_response
@@ -155,7 +156,9 @@ def _forecasts_context(request: HttpRequest, *, vendor: Vendor) -> dict[str, Any
 
 def _forecast_page(request: HttpRequest, context: dict[str, Any]) -> dict[str, Any]:
     """The page of product forecasts, each with its first two weeks and the bottom-up reorders beside it."""
-    page = Paginator(context["forecasts"], request.user.items_per_page).get_page(request.GET.get("page"))
+    page = Paginator(context["forecasts"], user_page_size(user=request.user)).get_page(
+        request.GET.get("page")
+    )
     reorders = forecast_selectors.expected_reorders_by_product(
         vendor=context["vendor"],
         version=context["version"],

@@ -15,6 +15,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from accounts.decorators import vendor_required
+from accounts.selectors import user_page_size
 from vendors import selectors
 from vendors.exports import csv_response
 from vendors.models import VendorAnalytics
@@ -201,7 +202,7 @@ def _table(
             filters=filters,
             sort=sort,
             page_number=request.GET.get("page"),
-            page_size=min(request.user.items_per_page, DEMAND_PAGE_SIZE_MAX),
+            page_size=min(user_page_size(user=request.user), DEMAND_PAGE_SIZE_MAX),
             with_chart=with_chart,
         )
         breakdown, page, chart = retailers.breakdown, retailers.page, retailers.top

@@ -1,6 +1,6 @@
 import factory
 
-from accounts.models import Retailer, User
+from accounts.models import EmailDelivery, Retailer, User
 from vendors.tests.factories import VendorFactory
 
 # Every factory user logs in with this password, so client.login() works in any test.
@@ -42,3 +42,16 @@ class UserFactory(factory.django.DjangoModelFactory):
         staff_member = factory.Trait(
             role=User.Role.STAFF, retailer=None, vendor=None, is_staff=True, is_superuser=True
         )
+
+
+class EmailDeliveryFactory(factory.django.DjangoModelFactory):
+    """A reorder digest sent to a retailer member."""
+
+    class Meta:
+        model = EmailDelivery
+
+    kind = EmailDelivery.Kind.REORDER_DIGEST
+    user = factory.SubFactory(UserFactory)
+    key = factory.Sequence(lambda n: f"2026-W{n % 52 + 1:02d}")
+    to_email = factory.LazyAttribute(lambda delivery: delivery.user.email)
+    subject = "3 products due for reorder"

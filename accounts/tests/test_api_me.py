@@ -77,6 +77,17 @@ def test_patch_changes_only_the_fields_sent() -> None:
     assert answer.json()["items_per_page"] == 50
 
 
+def test_patch_turns_order_confirmation_emails_off() -> None:
+    user = UserFactory()
+
+    answer = _patch(user, {"email_order_confirmations": False})
+
+    assert answer.status_code == 200
+    assert answer.json()["email_order_confirmations"] is False
+    user.refresh_from_db()
+    assert (user.email_order_confirmations, user.email_opt_in) == (False, False)
+
+
 def test_patch_refuses_an_email_another_account_uses_and_a_rows_per_page_not_offered() -> None:
     other, user = UserFactory(), UserFactory()
 

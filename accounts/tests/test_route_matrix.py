@@ -44,7 +44,8 @@ from django_celery_beat.models import (
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts.tests.factories import RetailerFactory, UserFactory
+from accounts.mail.unsubscribe import unsubscribe_token
+from accounts.tests.factories import EmailDeliveryFactory, RetailerFactory, UserFactory
 from catalog.models import Product
 from catalog.tests.factories import CategoryFactory, ProductFactory
 from orders.tests.factories import ImportRunFactory, OrderFactory, OrderLineFactory
@@ -187,7 +188,13 @@ ADD_X = {"product": "{product_x}", "quantity": "1"}
 DUE_A = {"prediction": "{prediction_a}"}
 
 # A URL keyword argument is filled with this world object unless a probe says otherwise.
-URL_KWARGS = {"product_id": "product_x", "order_id": "order_a", "line_id": "line_a", "id": "user_a"}
+URL_KWARGS = {
+    "product_id": "product_x",
+    "order_id": "order_a",
+    "line_id": "line_a",
+    "id": "user_a",
+    "token": "unsubscribe_a",
+}
 
 # fmt: off
 PORTAL = [
@@ -205,6 +212,7 @@ PORTAL = [
     get("catalog:list",                     RETAILER_PAGE, htmx=""),
     # The catalogue is shared by every retailer: vendor X's product is no secret of retailer A's.
     get("catalog:detail",                   RETAILER_PAGE),
+    get("catalog:detail",                   RETAILER_PAGE, htmx="product-purchases"),
 
     get("recommendations:dashboard",        RETAILER_PAGE),
     get("recommendations:dashboard",        RETAILER_PAGE, htmx="portal-summary"),
@@ -254,6 +262,11 @@ PORTAL = [
     get("vendors:insights",                 VENDOR_PAGE),
     get("vendors:insights",                 VENDOR_PAGE, htmx="period-figures"),
     get("vendors:insights_csv",             VENDOR_PAGE, kwargs={"table": "table_prospects"}),
+
+    # A mail's unsubscribe link: the signed token (retailer A's digest) is the authority, so everybody, signed
+    # in or not, gets the same page; the POST is the one-click unsubscribe mail clients send.
+    get("accounts:unsubscribe",        everyone("200")),
+    post("accounts:unsubscribe",       everyone("200")),
 
     # Public, the same answer for everybody. The full report is "unavailable" here: no Celery worker runs, and
     # its checks use connections of their own, which cannot see this test's uncommitted active model version.
@@ -392,6 +405,8 @@ ADMIN_MODELS = {
     "token_blacklist.blacklistedtoken": AdminModel("blacklisted_token"),
     "recommendations.trainingrun": AdminModel("training_run", add="403", delete="403"),
     "recommendations.taskoutbox": AdminModel("outbox_entry", add="403", delete="403"),
+    # Written only by the mail tasks: what was sent to whom.
+    "accounts.emaildelivery": AdminModel("email_delivery", add="403"),
 }
 
 
@@ -534,6 +549,8 @@ def _build_world() -> World:
         "training_run": TrainingRunFactory(model_version=version).pk,
         "outbox_entry": TaskOutboxFactory(args=[retailer_a.pk]).pk,
         "import_run": ImportRunFactory(vendor=vendor_x).pk,
+        "email_delivery": EmailDeliveryFactory(user=users[RETAILER_A]).pk,
+        "unsubscribe_a": unsubscribe_token(user_id=users[RETAILER_A].pk, kind="reorder_digest"),
         "forecast_run": forecast_run.pk,
         "product_forecast": ProductForecastFactory(run=forecast_run, product=product_x).pk,
         "vendor_analytics": VendorAnalyticsFactory(vendor=vendor_x, forecast_run=forecast_run).pk,

@@ -207,9 +207,17 @@ def test_settings_update_rejects_an_unknown_page_size(client: Client) -> None:
 
 
 def test_settings_page_shows_current_preferences(client: Client) -> None:
-    client.force_login(UserFactory(items_per_page=User.ItemsPerPage.HUNDRED, email_opt_in=True))
+    client.force_login(
+        UserFactory(
+            items_per_page=User.ItemsPerPage.HUNDRED, email_opt_in=True, email_order_confirmations=False
+        )
+    )
 
     content = client.get(reverse("accounts:settings")).content.decode()
 
     assert '<option value="100" selected>' in content
-    assert 'name="email_opt_in" id="id_email_opt_in" checked' in content
+    assert 'id="id_email_opt_in" checked' in content
+    assert (
+        '<input type="checkbox" name="email_order_confirmations" id="id_email_order_confirmations">'
+        in content
+    )

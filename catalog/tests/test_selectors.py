@@ -105,4 +105,4 @@ def test_purchase_history_lists_this_retailers_placed_lines_newest_first() -> No
     )
     OrderLineFactory(order=OrderFactory(retailer=retailer, basket=True), product=product)
     OrderLineFactory(order=OrderFactory(), product=product)
-    assert product_purchase_history(retailer=retailer, product=product) == [newer, older]
+    assert list(product_purchase_history(retailer=retailer, product=product)) == [newer, older]

@@ -73,7 +73,24 @@ def test_pagination_links_keep_the_filters(shop: Client) -> None:
     page_two = shop.get(
         reverse("catalog:list"), {"q": "mug", "sort": "price", "page": "2"}, HTTP_HX_REQUEST="true"
     )
-    assert page_two.content.decode().count('class="card shop-card"') == 6
+    # The default "rows per page" is 25.
+    assert page_two.content.decode().count('class="card shop-card"') == 5
+
+
+@pytest.mark.parametrize("rows", [10, 50])
+def test_the_catalogue_shows_as_many_products_as_the_rows_per_page_setting(
+    shop: Client, user, rows: int
+) -> None:
+    user.items_per_page = rows
+    user.save(update_fields=["items_per_page"])
+    ProductFactory.create_batch(rows + 3, name="Mug")
+
+    first = shop.get(reverse("catalog:list")).content.decode()
+    last = shop.get(reverse("catalog:list"), {"page": "2"}, HTTP_HX_REQUEST="true").content.decode()
+
+    assert first.count('class="card shop-card"') == rows
+    assert "Page 1 of 2" in first
+    assert last.count('class="card shop-card"') == 3
 
 
 def test_the_catalogue_page_query_count_does_not_grow_with_products(
@@ -100,6 +117,56 @@ def test_the_product_page_shows_only_this_retailers_purchase_history(shop: Clien
     assert ">17<" in body
     assert "923" not in body
     assert placed.strftime("%b %Y") in body
+
+
+def _purchase_rows(body: str) -> int:
+    section = body.split('id="product-purchases"', 1)[1].split("</section>", 1)[0]
+    return section.count("<tr>") - 1  # the header row
+
+
+def test_the_product_page_pages_through_the_whole_purchase_history_by_rows_per_page(
+    shop: Client, user
+) -> None:
+    product = ProductFactory(name="Jam jar")
+    now = timezone.now()
+    orders = [OrderFactory(retailer=user.retailer, placed_at=now - timedelta(days=day)) for day in range(33)]
+    for order in orders:
+        OrderLineFactory(order=order, product=product)
+
+    first = shop.get(reverse("catalog:detail", args=[product.pk])).content.decode()
+    rest = shop.get(
+        reverse("catalog:detail", args=[product.pk]),
+        {"page": "2"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="product-purchases",
+    ).content.decode()
+
+    # 25 rows per page by default: nothing stops at 20 any more, and the second page holds the oldest 8.
+    assert _purchase_rows(first) == 25
+    assert "1\u201325 of 33" in first
+    assert f"#{orders[0].pk}<" in first and f"#{orders[24].pk}<" in first
+    assert "<html" not in rest and "Often bought together" not in rest
+    assert _purchase_rows(rest) == 8
+    assert f"#{orders[32].pk}<" in rest and f"#{orders[24].pk}<" not in rest
+
+    user.items_per_page = 10
+    user.save(update_fields=["items_per_page"])
+    assert _purchase_rows(shop.get(reverse("catalog:detail", args=[product.pk])).content.decode()) == 10
+
+
+def test_the_purchase_history_partial_records_no_second_impression(shop: Client, user) -> None:
+    product = ProductFactory()
+    ProductAssociationFactory(product=product)
+    shop.get(reverse("catalog:detail", args=[product.pk]))
+    shown = RecommendationEvent.objects.count()
+
+    shop.get(
+        reverse("catalog:detail", args=[product.pk]),
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="product-purchases",
+    )
+
+    assert RecommendationEvent.objects.count() == shown
 
 
 def test_the_product_page_shows_bought_together_and_similar_with_reasons(shop: Client) -> None:

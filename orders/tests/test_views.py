@@ -269,6 +269,23 @@ def test_the_order_list_shows_only_own_orders_with_totals(shop: Client, user) ->
     assert "777" not in body
 
 
+@pytest.mark.parametrize("rows", [10, 25])
+def test_the_order_list_shows_as_many_orders_as_the_rows_per_page_setting(
+    shop: Client, user, rows: int
+) -> None:
+    user.items_per_page = rows
+    user.save(update_fields=["items_per_page"])
+    for _ in range(rows + 2):
+        OrderLineFactory(order=OrderFactory(retailer=user.retailer))
+
+    first = shop.get(reverse("orders:list")).content.decode()
+    last = shop.get(reverse("orders:list"), {"page": "2"}, **HTMX).content.decode()
+
+    assert first.count('<td><a href="/orders/') == rows
+    assert f"Page 1 of 2 · {rows + 2} orders" in first
+    assert last.count('<td><a href="/orders/') == 2
+
+
 def test_the_order_list_filters_by_search_and_dates(shop: Client, user) -> None:
     now = timezone.now()
     old = OrderFactory(retailer=user.retailer, placed_at=now - timedelta(days=40))

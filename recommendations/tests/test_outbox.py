@@ -42,7 +42,9 @@ REFRESH_TASK = "recommendations.tasks.refresh_retailer"
 
 @pytest.fixture
 def shop_user():
-    return UserFactory()
+    # These tests follow the refresh an order queues; the order confirmation's own trip through the outbox is
+    # tested in accounts/tests/test_mail_*.py.
+    return UserFactory(email_order_confirmations=False)
 
 
 def _fill_basket(user) -> Order:

@@ -7,6 +7,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
+from accounts.selectors import user_page_size
+
 MAX_PAGE_SIZE = 100
 
 
@@ -17,7 +19,7 @@ class PagePagination(PageNumberPagination):
     def get_page_size(self, request: Request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
-            return getattr(request.user, "items_per_page", None) or self.page_size
+            return user_page_size(user=request.user)
         if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
             raise ValidationError(
                 {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
