@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Runs the product: migrate, build the demo world once, train once, serve on http://127.0.0.1:8000 (gunicorn,
-# gunicorn.conf.py). Embedded default (no DATABASE_URL / REDIS_URL): SQLite, tasks in-process. With REDIS_URL
-# set a Celery worker and beat run beside the web server and stop with it.
+# Runs the product: migrate, build the demo world once, serve on http://127.0.0.1:8000 (gunicorn,
+# gunicorn.conf.py) while the first model trains in the background. Until a version is active the dashboard
+# and the API serve the cold-start lists (recommendations/cold_start.py) and say that training is under way;
+# the first request after it is published shows the model's lists (pages read the active version per request).
+# Embedded default (no DATABASE_URL / REDIS_URL): SQLite in WAL mode, the training in a separate
+# `manage.py retrain` process that stops with this script. With REDIS_URL set a Celery worker and beat run
+# beside the web server and stop with it, and the training is queued to that worker.
 # The first run writes .env (SMARTBASKET_ENV_FILE) with what it ran with, so manage.py, gunicorn and celery in
 # a fresh shell find the same database, broker and secret key; later runs read it back.
 set -euo pipefail
@@ -55,10 +59,28 @@ if [ -n "${REDIS_URL:-}" ]; then
   pids+=($!)
 fi
 
-if has "recommendations.models import ModelVersion" "ModelVersion.objects.filter(status='active').exists()"; then
+# One Python start answers "is a model active?" and, on the embedded default, closes a training run that a
+# demo stopped mid-training left marked running (services.training_runs_orphaned_fail).
+if $PY manage.py shell -c "
+import sys
+from django.conf import settings
+from recommendations import services
+from recommendations.models import ModelVersion
+if not settings.REDIS_URL:
+    services.training_runs_orphaned_fail()
+sys.exit(0 if ModelVersion.objects.filter(status='active').exists() else 1)
+" 2>/dev/null; then
   echo "An active model version exists; retrain from the admin or with 'manage.py retrain'."
-else
+elif [ -n "${REDIS_URL:-}" ]; then
   $PY manage.py retrain
+else
+  mkdir -p var
+  log=var/demo-retrain.log
+  # Niced, so the web server answers first on a busy machine; its output would interleave with the access log.
+  nice -n 10 $PY manage.py retrain --in-process >"$log" 2>&1 &
+  pids+=($!)
+  echo "Training the first model in the background (log: $log); the dashboard shows popular products and"
+  echo "new arrivals until it is published, then the model's suggestions."
 fi
 
 bind="${GUNICORN_BIND:-127.0.0.1:8000}"
