@@ -33,16 +33,12 @@ fi
 eval "$($PY -c 'from smartbasket.env import shell_exports; print(shell_exports(), end="")')"
 export DEBUG="${DEBUG:-true}"
 
-$PY manage.py migrate --noinput
-
-has() { $PY manage.py shell -c "import sys; from $1; sys.exit(0 if $2 else 1)" 2>/dev/null; }
-
-if has "orders.demo_world import DEMO_USERNAMES; from accounts.models import User" \
-  "User.objects.filter(username__in=DEMO_USERNAMES.values()).exists()"; then
-  echo "Demo world already built."
-else
-  $PY manage.py seed_demo
-fi
+bind="${GUNICORN_BIND:-127.0.0.1:8000}"
+# Migrate, build the demo world once, print the logins: one Django start (orders/management/commands/
+# demo_prepare.py); exit status 3 means no model version is active yet.
+status=0
+$PY manage.py demo_prepare --url "http://${bind%%,*}" || status=$?
+[ "$status" -eq 0 ] || [ "$status" -eq 3 ] || exit "$status"
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
@@ -59,39 +55,21 @@ if [ -n "${REDIS_URL:-}" ]; then
   pids+=($!)
 fi
 
-# One Python start answers "is a model active?" and, on the embedded default, closes a training run that a
-# demo stopped mid-training left marked running (services.training_runs_orphaned_fail).
-if $PY manage.py shell -c "
-import sys
-from django.conf import settings
-from recommendations import services
-from recommendations.models import ModelVersion
-if not settings.REDIS_URL:
-    services.training_runs_orphaned_fail()
-sys.exit(0 if ModelVersion.objects.filter(status='active').exists() else 1)
-" 2>/dev/null; then
+if [ "$status" -eq 0 ]; then
   echo "An active model version exists; retrain from the admin or with 'manage.py retrain'."
-elif [ -n "${REDIS_URL:-}" ]; then
-  $PY manage.py retrain
 else
-  mkdir -p var
   log=var/demo-retrain.log
-  # Niced, so the web server answers first on a busy machine; its output would interleave with the access log.
-  nice -n 10 $PY manage.py retrain --in-process >"$log" 2>&1 &
+  mkdir -p var
+  # With a broker the run is queued to the worker above; otherwise it trains in a process of its own that
+  # stops with this script. Niced, so the web server answers first; its output would interleave with the
+  # access log, hence the log file.
+  retrain=(nice -n 10 $PY manage.py retrain)
+  [ -n "${REDIS_URL:-}" ] || retrain+=(--in-process)
+  "${retrain[@]}" >"$log" 2>&1 &
   pids+=($!)
-  echo "Training the first model in the background (log: $log); the dashboard shows popular products and"
-  echo "new arrivals until it is published, then the model's suggestions."
+  echo "Training the first model in the background (log: $log); until it is published the dashboard shows"
+  echo "what shops in your region and segment order and the newest arrivals, then the model's suggestions."
 fi
-
-bind="${GUNICORN_BIND:-127.0.0.1:8000}"
-DEMO_URL="http://${bind%%,*}" $PY manage.py shell -c "
-import os
-from orders.demo_world import DEMO_PASSWORD, DEMO_USERNAMES
-print()
-print(f'SmartBasket is at {os.environ[\"DEMO_URL\"]}  (Ctrl-C stops it)')
-for role, username in DEMO_USERNAMES.items():
-    print(f'  {role:<9} username {username:<14} password {DEMO_PASSWORD}')
-"
 # The production server, with DEBUG on: WhiteNoise serves static files straight from the source folders (its
 # finders), so no collectstatic is needed here. Two workers are plenty for one person and SQLite.
 WEB_CONCURRENCY="${WEB_CONCURRENCY:-2}" .venv/bin/gunicorn --config gunicorn.conf.py smartbasket.wsgi:application
