@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models import prefetch_related_objects
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
@@ -18,8 +19,8 @@ from accounts.models import Retailer
 from catalog.api import IsRetailerMember
 from catalog.selectors import product_for_catalogue
 from orders.selectors import basket_line_count
-from recommendations import explanations, feedback, selectors
-from recommendations.documents import document_for
+from recommendations import cold_start, dashboard, explanations, feedback, selectors
+from recommendations.documents import card_item, document_for
 from recommendations.feedback import Event, Kind, Surface
 from recommendations.portal_services import due_items_add
 from recommendations.serializers import (
@@ -145,25 +146,41 @@ def _impressions_record(*, retailer: Retailer, events: list[Event]) -> None:
         feedback.events_buffer(retailer_id=retailer.pk, events=events)
 
 
-def _empty(*names: str) -> dict[str, Any]:
-    return {"model_version": None, "generated_at": None, **{name: [] for name in names}}
+def _cold_start_document(retailer: Retailer, *names: str, limit: int) -> dict[str, Any]:
+    """While no version is active: the dashboard's cold-start lists (popular in the retailer's region, then
+    in its segment, as "for you"; new arrivals as "new for you"; nothing is due without a model), counted
+    live, in the same item shape."""
+    picks = cold_start.cold_start_picks(retailer=retailer, limit=limit)
+    lists = {"for_you": picks.popular[:limit], "new_for_you": picks.new_arrivals, "due": []}
+    surfaces = {"for_you": Surface.FOR_YOU, "new_for_you": Surface.NEW_FOR_YOU, "due": Surface.DUE}
+    items = {
+        name: [
+            card_item(card)
+            for card in dashboard.pick_cards(lists[name], surface=surfaces[name], quantities={})
+        ]
+        for name in names
+    }
+    return {"model_version": None, "generated_at": timezone.now().isoformat(), **items}
 
 
 def _lists(retailer: Retailer, *names: str, limit: int) -> dict[str, Any]:
     """The named lists of the retailer's document, `limit` long, with their impressions recorded."""
     version = selectors.active_version()
     if version is None:
-        return _empty(*names)
-    document = document_for(retailer=retailer, version=version)
-    answer = {
-        "model_version": document["model_version"],
-        "generated_at": document["generated_at"],
-        **{name: document[name][:limit] for name in names},
-    }
+        answer = _cold_start_document(retailer, *names, limit=limit)
+    else:
+        document = document_for(retailer=retailer, version=version)
+        answer = {
+            "model_version": document["model_version"],
+            "generated_at": document["generated_at"],
+            **{name: document[name][:limit] for name in names},
+        }
     _impressions_record(
         retailer=retailer,
         events=[
-            Event(item["product"]["id"], LIST_SURFACES[name], Kind.IMPRESSION, version.pk)
+            Event(
+                item["product"]["id"], LIST_SURFACES[name], Kind.IMPRESSION, version.pk if version else None
+            )
             for name in names
             for item in answer[name]
         ],
@@ -186,7 +203,7 @@ def recommendation_list(request: Request) -> Response:
     query.is_valid(raise_exception=True)
     kind = query.validated_data.get("kind")
     names = [KINDS[kind]] if kind else list(KINDS.values())
-    # The document's items were made by these serializers when it was built (documents._card_item).
+    # The document's items were made by these serializers when it was built (documents.card_item).
     return Response(_lists(request.user.retailer, *names, limit=query.validated_data["limit"]))
 
 

@@ -16,9 +16,9 @@ from django.utils import timezone
 from accounts.models import Retailer
 from catalog.models import Product
 from orders.models import Order, OrderLine
-from recommendations import explanations, selectors
+from recommendations import cold_start, explanations, selectors
 from recommendations.feedback import Event, Kind, Surface
-from recommendations.models import ModelVersion, Recommendation, ReorderPrediction
+from recommendations.models import ModelVersion, Recommendation, ReorderPrediction, TrainingRun
 
 FOR_YOU_LIMIT = 12
 NEW_FOR_YOU_LIMIT = 8
@@ -37,6 +37,7 @@ REASON_LABELS = {
     "content": "Similar product",
     "popular": "Popular",
     "sequence": "Ordered next",
+    "new_arrival": "New arrival",
 }
 
 
@@ -109,6 +110,31 @@ class Summary:
         return round((self.spend_this_month - self.spend_last_month) / self.spend_last_month * 100)
 
 
+@dataclass(frozen=True)
+class ColdStart:
+    """What the dashboard shows while no version is active (recommendations/cold_start.py), and the training
+    run that will end it."""
+
+    region: list[Card]
+    segment: list[Card]
+    new_arrivals: list[Card]
+    run: TrainingRun | None
+
+    window_days = cold_start.WINDOW_DAYS
+    new_arrival_days = cold_start.NEW_ARRIVAL_DAYS
+
+    @property
+    def cards(self) -> list[Card]:
+        return [*self.region, *self.segment, *self.new_arrivals]
+
+    @property
+    def is_training(self) -> bool:
+        return self.run is not None and self.run.status in (
+            TrainingRun.Status.PENDING,
+            TrainingRun.Status.RUNNING,
+        )
+
+
 @dataclass
 class Dashboard:
     version: ModelVersion | None
@@ -116,6 +142,7 @@ class Dashboard:
     for_you: list[Card] = field(default_factory=list)
     new_for_you: list[Card] = field(default_factory=list)
     due: list[DueItem] = field(default_factory=list)
+    cold_start: ColdStart | None = None
 
     @property
     def due_first(self) -> list[DueItem]:
@@ -128,7 +155,8 @@ class Dashboard:
     def impressions(self) -> list[Event]:
         """One impression per row shown, tagged with the version that produced it."""
         version_id = self.version.pk if self.version else None
-        shown = [(card.surface, card.product.pk) for card in (*self.for_you, *self.new_for_you)]
+        cold = self.cold_start.cards if self.cold_start else []
+        shown = [(card.surface, card.product.pk) for card in (*self.for_you, *self.new_for_you, *cold)]
         shown += [(Surface.DUE, item.product.pk) for item in self.due]
         return [
             Event(product_id=product_id, surface=surface, kind=Kind.IMPRESSION, model_version_id=version_id)
@@ -272,12 +300,44 @@ def lists_from_rows(
     )
 
 
+def pick_cards(picks: list[cold_start.Pick], *, surface: str, quantities: dict[int, int]) -> list[Card]:
+    """Cold-start picks as cards; their reasons quote counts, never another product, so no names are read."""
+    return [
+        Card(
+            surface=surface,
+            product=pick.product,
+            rank=rank,
+            score=pick.score,
+            explanation=explanations.sentence_for(pick.reasons, product_names={}),
+            reasons=reason_lines(pick.reasons, names={}),
+            is_new_arrival=pick.reasons[0]["kind"] == "new_arrival",
+            basket_quantity=quantities.get(pick.product.pk, 0),
+        )
+        for rank, pick in enumerate(picks, start=1)
+    ]
+
+
+def cold_start_for(*, retailer: Retailer, quantities: dict[int, int]) -> ColdStart:
+    picks = cold_start.cold_start_picks(retailer=retailer)
+    return ColdStart(
+        region=pick_cards(picks.region, surface=Surface.FOR_YOU, quantities=quantities),
+        segment=pick_cards(picks.segment, surface=Surface.FOR_YOU, quantities=quantities),
+        new_arrivals=pick_cards(picks.new_arrivals, surface=Surface.NEW_FOR_YOU, quantities=quantities),
+        run=selectors.latest_training_run(),
+    )
+
+
 def dashboard_for(*, retailer: Retailer) -> Dashboard:
     summary = retailer_summary(retailer=retailer)
-    # Resolved once and passed to every read, so a version flip mid-request never mixes two versions.
+    # Resolved once and passed to every read, so a version flip mid-request never mixes two versions. Read
+    # on every request, never cached: the first published version replaces the cold-start lists at once.
     version = selectors.active_version()
     if version is None:
-        return Dashboard(version=None, summary=summary)
+        return Dashboard(
+            version=None,
+            summary=summary,
+            cold_start=cold_start_for(retailer=retailer, quantities=summary.basket.quantities),
+        )
     quantities = summary.basket.quantities
     lists = lists_from_rows(
         version=version,

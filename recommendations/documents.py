@@ -63,7 +63,7 @@ def _cache_call(operation: Callable[[], Any], *, what: str) -> tuple[bool, Any]:
 # --- Building
 
 
-def _card_item(card: dashboard.Card) -> dict[str, Any]:
+def card_item(card: dashboard.Card) -> dict[str, Any]:
     # Made by the API's serializer once, here: a read hands the stored items out as they are.
     return RecommendationItemSerializer().to_representation(
         {
@@ -134,12 +134,12 @@ def document_build(*, retailer_id: int, version: ModelVersion, stamp: str | None
     return {
         "model_version": version.pk,
         "generated_at": timezone.now().isoformat(),
-        "for_you": [_card_item(card) for card in lists.for_you[:DOCUMENT_LIMIT]],
+        "for_you": [card_item(card) for card in lists.for_you[:DOCUMENT_LIMIT]],
         "due": [
             _due_item(rank, row, version=version)
             for rank, row in enumerate(lists.due[:DOCUMENT_LIMIT], start=1)
         ],
-        "new_for_you": [_card_item(card) for card in lists.new_for_you],
+        "new_for_you": [card_item(card) for card in lists.new_for_you],
         STAMP_FIELD: stamp,
     }
 

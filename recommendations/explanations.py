@@ -107,6 +107,12 @@ def _popular(facts: Mapping[str, Any], names: Names) -> str:
     return f"Popular with {_plural(facts['retailers'], 'retailer')}{where} {period}"
 
 
+def _new_arrival(facts: Mapping[str, Any], names: Names) -> str:
+    since = f"New in the catalogue since {_day(facts['created'])}"
+    retailers = int(facts.get("retailers", 0))
+    return f"{since}; ordered by {_plural(retailers, 'retailer')} since then" if retailers else since
+
+
 def _sequence(facts: Mapping[str, Any], names: Names) -> str:
     if "anchor" in facts and int(facts["anchor"]) in names:
         return f"Suggested from your recent orders, chiefly {names[int(facts['anchor'])]}"
@@ -122,6 +128,7 @@ FORMATTERS: dict[str, Callable[[Mapping[str, Any], Names], str]] = {
     "content": _content,
     "popular": _popular,
     "sequence": _sequence,
+    "new_arrival": _new_arrival,
 }
 
 

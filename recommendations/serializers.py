@@ -48,8 +48,9 @@ class RecommendationQuerySerializer(serializers.Serializer):
 
 
 class RecommendationListSerializer(serializers.Serializer):
-    """The lists asked for (all three unless `kind` names one); `model_version` is null, and the lists
-    empty, before any model has been trained."""
+    """The lists asked for (all three unless `kind` names one). Before any model version is active,
+    `model_version` is null and the lists are the cold-start ones (recommendations/cold_start.py): products
+    popular in the retailer's region and segment as `for_you`, new arrivals as `new_for_you`, `due` empty."""
 
     model_version = serializers.IntegerField(allow_null=True)
     generated_at = serializers.DateTimeField(allow_null=True)

@@ -133,10 +133,11 @@ def _retrain_lock() -> Iterator[None]:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [RETRAIN_LOCK_KEY])
 
 
-def _abandon_dead_work() -> None:
-    """Runs and versions left behind by a killed worker: mark them failed and drop their partial rows."""
+def _runs_abandon(runs: models.QuerySet[TrainingRun]) -> int:
+    """Mark `runs` failed with their versions still in training, and drop every failed version's rows."""
     now = timezone.now()
-    for run in _abandoned_runs():
+    abandoned = list(runs)
+    for run in abandoned:
         TrainingRun.objects.filter(pk=run.pk).update(
             status=TrainingRun.Status.FAILED,
             finished_at=now,
@@ -148,6 +149,23 @@ def _abandon_dead_work() -> None:
             )
     for version in ModelVersion.objects.filter(status=ModelVersion.Status.FAILED, pruned_at__isnull=True):
         _failed_version_discard(version=version)
+    return len(abandoned)
+
+
+def _abandon_dead_work() -> None:
+    """Runs and versions left behind by a killed worker: mark them failed and drop their partial rows."""
+    _runs_abandon(_abandoned_runs())
+
+
+@transaction.atomic
+def training_runs_orphaned_fail() -> int:
+    """Called by `make demo` on the embedded default before it starts its training process: on SQLite
+    nothing trains but that process, so a run still marked running was left by a demo stopped mid-training.
+    Without this, the new run would be refused ("another retrain is running") until the old one timed out.
+    PostgreSQL needs no such call: a dead run's session lock is gone, which `_abandon_dead_work` sees."""
+    if _is_postgres():
+        return 0
+    return _runs_abandon(TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING))
 
 
 def _training_run_claim(*, run_id: int, celery_task_id: str) -> TrainingRun:

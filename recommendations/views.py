@@ -7,6 +7,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from accounts.decorators import retailer_required
 from accounts.models import Retailer
@@ -28,6 +29,7 @@ from recommendations.portal_services import due_items_add
 DASHBOARD_TEMPLATE = "recommendations/dashboard.html"
 HISTORY_TEMPLATE = "recommendations/history.html"
 SUMMARY_ID = "portal-summary"
+TRAINING_ID = "portal-training"
 HISTORY_ROWS_ID = "history-rows"
 
 
@@ -67,6 +69,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         # The summary refreshes itself after a basket change made from one of the cards.
         summary = dashboard_reads.retailer_summary(retailer=retailer)
         return render(request, f"{DASHBOARD_TEMPLATE}#summary", {"summary": summary})
+    if request.htmx and request.htmx.target == TRAINING_ID:
+        # The training notice polls while the first model trains; once a version is active the whole page
+        # is reloaded, so the cold-start lists give way to the model's without a restart or a manual reload.
+        if selectors.active_version() is not None:
+            return HttpResponseClientRefresh()
+        cold = dashboard_reads.ColdStart(
+            region=[], segment=[], new_arrivals=[], run=selectors.latest_training_run()
+        )
+        return render(request, "recommendations/_cold_start.html#training", {"cold": cold})
     board = dashboard_reads.dashboard_for(retailer=retailer)
     # One INSERT for everything shown on the page.
     events_record(retailer=retailer, events=board.impressions())

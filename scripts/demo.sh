@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Runs the product: migrate, build the demo world once, train once, serve on http://127.0.0.1:8000 (gunicorn,
-# gunicorn.conf.py). Embedded default (no DATABASE_URL / REDIS_URL): SQLite, tasks in-process. With REDIS_URL
-# set a Celery worker and beat run beside the web server and stop with it.
+# Runs the product: migrate, build the demo world once, serve on http://127.0.0.1:8000 (gunicorn,
+# gunicorn.conf.py) while the first model trains in the background. Until a version is active the dashboard
+# and the API serve the cold-start lists (recommendations/cold_start.py) and say that training is under way;
+# the first request after it is published shows the model's lists (pages read the active version per request).
+# Embedded default (no DATABASE_URL / REDIS_URL): SQLite in WAL mode, the training in a separate
+# `manage.py retrain` process that stops with this script. With REDIS_URL set a Celery worker and beat run
+# beside the web server and stop with it, and the training is queued to that worker.
 # The first run writes .env (SMARTBASKET_ENV_FILE) with what it ran with, so manage.py, gunicorn and celery in
 # a fresh shell find the same database, broker and secret key; later runs read it back.
 set -euo pipefail
@@ -29,16 +33,12 @@ fi
 eval "$($PY -c 'from smartbasket.env import shell_exports; print(shell_exports(), end="")')"
 export DEBUG="${DEBUG:-true}"
 
-$PY manage.py migrate --noinput
-
-has() { $PY manage.py shell -c "import sys; from $1; sys.exit(0 if $2 else 1)" 2>/dev/null; }
-
-if has "orders.demo_world import DEMO_USERNAMES; from accounts.models import User" \
-  "User.objects.filter(username__in=DEMO_USERNAMES.values()).exists()"; then
-  echo "Demo world already built."
-else
-  $PY manage.py seed_demo
-fi
+bind="${GUNICORN_BIND:-127.0.0.1:8000}"
+# Migrate, build the demo world once, print the logins: one Django start (orders/management/commands/
+# demo_prepare.py); exit status 3 means no model version is active yet.
+status=0
+$PY manage.py demo_prepare --url "http://${bind%%,*}" || status=$?
+[ "$status" -eq 0 ] || [ "$status" -eq 3 ] || exit "$status"
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
@@ -55,21 +55,21 @@ if [ -n "${REDIS_URL:-}" ]; then
   pids+=($!)
 fi
 
-if has "recommendations.models import ModelVersion" "ModelVersion.objects.filter(status='active').exists()"; then
+if [ "$status" -eq 0 ]; then
   echo "An active model version exists; retrain from the admin or with 'manage.py retrain'."
 else
-  $PY manage.py retrain
+  log=var/demo-retrain.log
+  mkdir -p var
+  # With a broker the run is queued to the worker above; otherwise it trains in a process of its own that
+  # stops with this script. Niced, so the web server answers first; its output would interleave with the
+  # access log, hence the log file.
+  retrain=(nice -n 10 $PY manage.py retrain)
+  [ -n "${REDIS_URL:-}" ] || retrain+=(--in-process)
+  "${retrain[@]}" >"$log" 2>&1 &
+  pids+=($!)
+  echo "Training the first model in the background (log: $log); until it is published the dashboard shows"
+  echo "what shops in your region and segment order and the newest arrivals, then the model's suggestions."
 fi
-
-bind="${GUNICORN_BIND:-127.0.0.1:8000}"
-DEMO_URL="http://${bind%%,*}" $PY manage.py shell -c "
-import os
-from orders.demo_world import DEMO_PASSWORD, DEMO_USERNAMES
-print()
-print(f'SmartBasket is at {os.environ[\"DEMO_URL\"]}  (Ctrl-C stops it)')
-for role, username in DEMO_USERNAMES.items():
-    print(f'  {role:<9} username {username:<14} password {DEMO_PASSWORD}')
-"
 # The production server, with DEBUG on: WhiteNoise serves static files straight from the source folders (its
 # finders), so no collectstatic is needed here. Two workers are plenty for one person and SQLite.
 WEB_CONCURRENCY="${WEB_CONCURRENCY:-2}" .venv/bin/gunicorn --config gunicorn.conf.py smartbasket.wsgi:application

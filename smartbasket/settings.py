@@ -147,7 +147,14 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": BASE_DIR / "db.sqlite3",
-            "OPTIONS": {"timeout": 30},
+            # The demo trains in a process of its own while gunicorn serves: in WAL mode readers never wait
+            # for the writer; IMMEDIATE takes the write lock when a transaction begins, so a read that turns
+            # into a write waits out the busy timeout instead of failing with "database is locked".
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
 # Parallel test runs (several developers on one machine) each get their own test database.

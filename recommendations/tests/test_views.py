@@ -191,7 +191,8 @@ def test_without_an_active_model_the_dashboard_says_so(shop: Client, retailer) -
 
     body = _dashboard(shop)
 
-    assert "Recommendations are not available yet" in body
+    assert "Your personal recommendations are not trained yet;" in body
+    assert "Nothing new has arrived in the last 30 days." in body
     assert "Recommended for you" not in body
     assert RecommendationEvent.objects.count() == 0
 
