@@ -43,7 +43,7 @@ PUBLISH_PAUSE_SECONDS = 15.0
 _publish_paused_until: dict[str, float] = {}
 
 
-def _tasks_run_in_process() -> bool:
+def tasks_run_in_process() -> bool:
     from smartbasket.celery import app
 
     return bool(app.conf.task_always_eager)
@@ -65,7 +65,7 @@ def task_outbox_add(*, task_name: str, args: Sequence[Any] = ()) -> TaskOutbox |
 
     Returns the outbox row, or None in the embedded demo where tasks run in-process after commit.
     """
-    if _tasks_run_in_process():
+    if tasks_run_in_process():
         transaction.on_commit(lambda: _run_in_process(task_name, args))
         return None
     entry = TaskOutbox.objects.create(
