@@ -53,6 +53,10 @@ def _run_in_process(task_name: str, args: Sequence[Any]) -> None:
     """The embedded demo (no REDIS_URL): the task runs right after commit, in this process."""
     from smartbasket.celery import app
 
+    # Outside a worker Celery imports the apps' tasks modules only when asked: a command (`retrain`) queueing
+    # another app's task (the vendors' forecasts after a retrain) would otherwise find it unregistered.
+    if task_name not in app.tasks:
+        app.loader.import_default_modules()
     try:
         app.tasks[task_name].apply(args=list(args), throw=True)
     except Exception:

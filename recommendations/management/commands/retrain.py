@@ -15,6 +15,9 @@ from tqdm import tqdm
 from recommendations import reporting, services
 from recommendations.models import TaskOutbox, TrainingRun
 
+# Stage, share done, steps and time spent; no rate (a stage's steps take very different times).
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} [{elapsed}]"
+
 
 class ConsoleProgress:
     """One tqdm bar per pipeline stage on `stream`; log lines are printed above the bars."""
@@ -28,9 +31,14 @@ class ConsoleProgress:
         if stage != self.stage or self.bar is None:
             self.close()
             self.stage = stage
-            self.bar = tqdm(total=steps, desc=stage, unit="step", file=self.stream, leave=True, ascii=True)
+            self.bar = tqdm(
+                total=steps, desc=stage, file=self.stream, leave=True, ascii=True, bar_format=BAR_FORMAT
+            )
         self.bar.total = steps
         self.bar.update(step - self.bar.n)
+        # A finished stage's bar stops its clock now, not when the next stage begins.
+        if step >= steps:
+            self.close()
 
     def line(self, message: str) -> None:
         tqdm.write(message, file=self.stream)
