@@ -74,11 +74,18 @@ def celery_broker() -> Iterator[Callable[[str], None]]:
     _use_broker(app, previous)
 
 
+def subprocess_database_url() -> str:
+    """The test database as a DATABASE_URL, for a process a test starts (a worker, a command)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 @pytest.fixture
 def celery_worker(transactional_db, settings, tmp_path: Path) -> Iterator[Callable[[], CeleryWorker]]:
     """`celery_worker()` starts a worker that sees the test database (committed data); killed at teardown."""
     import redis
-    from django.db import connection
 
     from smartbasket.celery import app
 
@@ -88,10 +95,8 @@ def celery_worker(transactional_db, settings, tmp_path: Path) -> Iterator[Callab
     previous_broker = app.conf.broker_url
     _use_broker(app, broker)
     settings.ARTIFACTS_DIR = tmp_path / "artifacts"
-    db = connection.settings_dict
-    database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     env = os.environ | {
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": broker,
         "SMARTBASKET_ARTIFACTS_DIR": str(settings.ARTIFACTS_DIR),
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "test-only-secret-key",

@@ -7,6 +7,7 @@ from django.http import HttpRequest
 
 from orders.models import ImportRun, Order, OrderLine
 from orders.services import order_number_allocate
+from recommendations.reporting import human_duration
 
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
 _CENT = Decimal("0.01")
@@ -111,19 +112,26 @@ class ImportRunAdmin(admin.ModelAdmin):
         "source",
         "vendor",
         "path",
-        "duration_seconds",
+        "took",
         "orders_created",
         "rejected",
         "error_summary",
     ]
     list_filter = ["status", "source", "vendor"]
     search_fields = ["path", "sha256", "error"]
+    # The page shows how long the import took in minutes and seconds instead of the raw float.
+    exclude = ["duration_seconds"]
+    readonly_fields = ["took"]
     list_select_related = ["vendor"]
     date_hierarchy = "created_at"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ImportRun]:
         # The rejected-row samples can be large; the list never shows them, the detail page loads them.
         return super().get_queryset(request).defer("rejected_rows")
+
+    @admin.display(description="took", ordering="duration_seconds")
+    def took(self, run: ImportRun) -> str:
+        return human_duration(run.duration_seconds)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

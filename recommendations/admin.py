@@ -1,22 +1,27 @@
-"""Staff tools for the pipeline: versions with metrics side by side, training runs, retrain / activate /
-roll back, and a preview of what one retailer is shown. Feedback rates live in admin_feedback.py."""
+"""Staff tools for the pipeline: versions with metrics side by side, training runs (with their progress live
+while they run), retrain / activate / roll back, and a preview of what one retailer is shown. Feedback rates
+live in admin_feedback.py."""
 
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import actions as admin_actions
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.views.decorators.http import require_POST
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Retailer
 from recommendations import (
     admin_feedback,  # noqa: F401  (registers RecommendationEvent)
     admin_outbox,  # noqa: F401  (registers TaskOutbox)
+    reporting,
     selectors,
     services,
 )
@@ -35,6 +40,16 @@ def _metric_column(name: str) -> Any:
     return column
 
 
+def _champion_id(version: ModelVersion) -> int | None:
+    """The version this one was held against when it was decided on: the active version at that moment."""
+    return version.metrics.get("comparison", {}).get("champion")
+
+
+def _version_link(version_id: int) -> SafeString:
+    url = reverse("admin:recommendations_modelversion_change", args=[version_id])
+    return format_html('<a href="{}">v{}</a>', url, version_id)
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
     change_list_template = "recommendations/admin/modelversion_change_list.html"
@@ -44,15 +59,77 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "data_cutoff",
         "activated_at",
         *[_metric_column(name) for name in COMPARED_METRICS],
-        "training_seconds",
-        "precompute_seconds",
+        "champion",
+        "training_time",
+        "precompute_time",
         "rows",
         "decision",
     ]
     list_filter = ["status", "kind"]
     actions = ["activate_selected", "delete_selected"]
-    # Read-only: state changes go through the actions and buttons, which call the services.
-    readonly_fields = [field.name for field in ModelVersion._meta.fields]
+    # Read-only: state changes go through the actions and buttons, which call the services. Metrics and
+    # durations are shown formatted (a table, minutes and seconds) instead of their raw stored values.
+    fields = [
+        "kind",
+        "status",
+        "decision",
+        "champion",
+        "metrics_table",
+        "data_cutoff",
+        "trained_on_counts",
+        "training_time",
+        "precompute_time",
+        "rows_written",
+        "parameters",
+        "artifact_path",
+        "artifact_sha256",
+        "error",
+        "created_at",
+        "activated_at",
+        "pruned_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="champion")
+    def champion(self, version: ModelVersion) -> str:
+        champion_id = _champion_id(version)
+        return "-" if champion_id is None else _version_link(champion_id)
+
+    @admin.display(description="trained on")
+    def trained_on_counts(self, version: ModelVersion) -> str:
+        return reporting.counts_text(version.trained_on) or "-"
+
+    @admin.display(description="rows written")
+    def rows_written(self, version: ModelVersion) -> str:
+        return reporting.counts_text(version.row_counts) or "-"
+
+    @admin.display(description="training time", ordering="training_seconds")
+    def training_time(self, version: ModelVersion) -> str:
+        return reporting.human_duration(version.training_seconds)
+
+    @admin.display(description="precompute time", ordering="precompute_seconds")
+    def precompute_time(self, version: ModelVersion) -> str:
+        return reporting.human_duration(version.precompute_seconds)
+
+    @admin.display(description="metrics (held-out baskets)")
+    def metrics_table(self, version: ModelVersion) -> str:
+        champion_id = _champion_id(version)
+        champion = ModelVersion.objects.filter(pk=champion_id).first() if champion_id else None
+        extra = {f"v{champion.pk} hybrid (champion)": champion.metrics.get("hybrid", {})} if champion else {}
+        table = reporting.metrics_table(version.metrics, extra_rows=extra)
+        if not table.rows:
+            return "-"
+        return render_to_string(
+            "recommendations/admin/_metrics_table.html",
+            {
+                "table": table,
+                "comparison": version.metrics.get("comparison", {}),
+                # Heaviest first (the database does not keep a JSON object's key order).
+                "weights": sorted(
+                    version.metrics.get("blend", {}).get("weights", {}).items(), key=lambda item: -item[1]
+                ),
+            },
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -132,8 +209,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return require_POST(self._retrain)(request)
 
     def _retrain(self, request: HttpRequest) -> HttpResponse:
+        # Never trains here: queued for a worker, or (no broker) started in a process of its own on commit.
         run = services.retrain_enqueue(trigger=TrainingRun.Trigger.MANUAL)
-        self.message_user(request, f"Training run #{run.pk} queued; see Training runs for its progress.")
+        url = reverse("admin:recommendations_trainingrun_change", args=[run.pk])
+        where = "queued for a worker" if run.celery_task_id else "started in a separate process"
+        message = 'Training run <a href="{}">#{}</a> {}: its page shows its progress.'
+        self.message_user(request, format_html(message, url, run.pk, where))
         return self._back()
 
     def rollback_view(self, request: HttpRequest) -> HttpResponse:
@@ -178,10 +259,70 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "status", "trigger", "model_version", "started_at", "duration", "short_error"]
+    change_form_template = "recommendations/admin/trainingrun_change_form.html"
+    list_display = [
+        "__str__",
+        "status",
+        "trigger",
+        "model_version",
+        "started_at",
+        "progress",
+        "duration_human",
+        "short_error",
+    ]
     list_filter = ["status", "trigger"]
     list_select_related = ["model_version"]
-    readonly_fields = [field.name for field in TrainingRun._meta.fields]
+    # The stage fields are drawn by the progress panel above the fields (polled while the run works).
+    fields = [
+        "status",
+        "trigger",
+        "model_version",
+        "parameters",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "duration_human",
+        "log",
+        "error",
+        "celery_task_id",
+    ]
+    readonly_fields = fields
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "<int:run_id>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name="recommendations_trainingrun_progress",
+            ),
+            *super().get_urls(),
+        ]
+
+    def progress_view(self, request: HttpRequest, run_id: int) -> HttpResponse:
+        return require_GET(self._progress)(request, run_id)
+
+    def _progress(self, request: HttpRequest, run_id: int) -> HttpResponse:
+        """The progress panel alone: htmx asks for it every 2 s until the run has ended."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        run = get_object_or_404(TrainingRun.objects.select_related("model_version"), pk=run_id)
+        return TemplateResponse(
+            request, "recommendations/admin/trainingrun_change_form.html#progress", {"run": run}
+        )
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any):
+        context["run"] = context.get("original")
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    @admin.display(description="duration", ordering="duration")
+    def duration_human(self, run: TrainingRun) -> str:
+        return reporting.human_duration(run.duration)
+
+    @admin.display(description="progress")
+    def progress(self, run: TrainingRun) -> str:
+        if not run.stage:
+            return "-"
+        return f"{run.stage}: {run.stage_step} of {run.stage_steps} ({run.stage_percent}%)"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -115,6 +115,12 @@ class TrainingRun(models.Model):
     log = models.TextField(blank=True)
     error = models.TextField(blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True)
+    # Where a running pipeline is, written in short transactions of their own (services.
+    # training_run_progress_record) so the admin, on another connection, shows it while the run works.
+    stage = models.CharField(max_length=80, blank=True)
+    stage_step = models.PositiveIntegerField(default=0)
+    stage_steps = models.PositiveIntegerField(default=0)
+    progress_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -127,6 +133,19 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"Training run #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def stage_percent(self) -> int:
+        return round(100 * self.stage_step / self.stage_steps) if self.stage_steps else 0
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (self.Status.PENDING, self.Status.RUNNING)
+
+    @property
+    def last_log_line(self) -> str:
+        lines = self.log.rstrip().splitlines()
+        return lines[-1] if lines else ""
 
 
 class Surface(models.TextChoices):

@@ -43,7 +43,7 @@ PUBLISH_PAUSE_SECONDS = 15.0
 _publish_paused_until: dict[str, float] = {}
 
 
-def _tasks_run_in_process() -> bool:
+def tasks_run_in_process() -> bool:
     from smartbasket.celery import app
 
     return bool(app.conf.task_always_eager)
@@ -53,9 +53,11 @@ def _run_in_process(task_name: str, args: Sequence[Any]) -> None:
     """The embedded demo (no REDIS_URL): the task runs right after commit, in this process."""
     from smartbasket.celery import app
 
-    # A worker imports every app's tasks module at start-up; a web process never does, and without this the
-    # name is unknown here (NotRegistered) and the task is lost. Modules already imported are not re-run.
-    app.loader.import_default_modules()
+    # A worker imports every app's tasks module at start-up; a web process or a command (`retrain` queueing
+    # the vendors' forecasts) does not, and without this the name is unknown here (NotRegistered) and the
+    # task is lost. Modules already imported are not re-run.
+    if task_name not in app.tasks:
+        app.loader.import_default_modules()
     try:
         app.tasks[task_name].apply(args=list(args), throw=True)
     except Exception:
@@ -68,7 +70,7 @@ def task_outbox_add(*, task_name: str, args: Sequence[Any] = ()) -> TaskOutbox |
 
     Returns the outbox row, or None in the embedded demo where tasks run in-process after commit.
     """
-    if _tasks_run_in_process():
+    if tasks_run_in_process():
         transaction.on_commit(lambda: _run_in_process(task_name, args))
         return None
     entry = TaskOutbox.objects.create(

@@ -9,7 +9,10 @@ load TensorFlow.
 import hashlib
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +31,7 @@ from django.utils import timezone
 from accounts.models import Retailer
 from catalog.models import Product
 from orders.models import Order
-from recommendations import documents, explanations
+from recommendations import documents, explanations, reporting
 from recommendations.models import (
     ItemVector,
     ModelVersion,
@@ -40,7 +43,7 @@ from recommendations.models import (
     Surface,
     TrainingRun,
 )
-from recommendations.outbox import task_outbox_add
+from recommendations.outbox import task_outbox_add, tasks_run_in_process
 from vendors.services import vendors_refresh_all
 
 logger = logging.getLogger(__name__)
@@ -71,6 +74,8 @@ ROW_MODELS: tuple[type[models.Model], ...] = (
 )
 
 Progress = Callable[[str], None]
+# (stage, step, steps): a stage's progress as the pipeline reports it to a console.
+StageProgress = Callable[[str, int, int], None]
 
 
 class RetrainRefused(Exception):
@@ -90,13 +95,65 @@ def training_run_create(*, trigger: str, parameters: dict[str, Any] | None = Non
 @transaction.atomic
 def retrain_enqueue(*, trigger: str, parameters: dict[str, Any] | None = None) -> TrainingRun:
     """A pending run and its task, committed together: if Redis is unreachable the run stays pending until
-    the periodic delivery publishes it (nothing is lost, nothing is marked failed for a broker outage)."""
+    the periodic delivery publishes it (nothing is lost, nothing is marked failed for a broker outage).
+
+    With no broker (the embedded default runs tasks in-process) the run goes to a process of its own once
+    committed: minutes of training must never run inside the request or process that asked for it.
+    """
     run = training_run_create(trigger=trigger, parameters=parameters)
+    if tasks_run_in_process():
+        transaction.on_commit(lambda: training_run_spawn(run_id=run.pk))
+        return run
     entry = task_outbox_add(task_name="recommendations.tasks.retrain", args=[run.pk])
     if entry is not None:
         run.celery_task_id = entry.celery_task_id
         run.save(update_fields=["celery_task_id"])
     return run
+
+
+def training_run_log_path(*, run_id: int) -> Path:
+    return Path(settings.ARTIFACTS_DIR) / "runs" / f"{run_id}.log"
+
+
+def training_run_spawn(*, run_id: int) -> subprocess.Popen | None:
+    """Start `manage.py retrain --run <id>` detached (its own session, output to a log file) and return at
+    once; the run records its progress and result in the database. A start that fails fails the run."""
+    log_path = training_run_log_path(run_id=run_id)
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as output:
+            return subprocess.Popen(
+                [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "retrain", "--run", str(run_id)],
+                cwd=settings.BASE_DIR,
+                env=os.environ.copy(),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+    except OSError as exc:
+        logger.exception("could not start training run %s", run_id)
+        TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.PENDING).update(
+            status=TrainingRun.Status.FAILED,
+            error=f"Not started: the training process could not be launched ({exc}).",
+            finished_at=timezone.now(),
+        )
+        return None
+
+
+@transaction.atomic
+def training_run_progress_record(*, run_id: int, stage: str, step: int, steps: int) -> None:
+    """Record that run `run_id` is at `step` of `steps` in `stage`.
+
+    Called between the pipeline's own transactions, each call commits at once, so the admin (another
+    connection) sees it while the run works. Anything that runs a training run (the pipeline, a demo start-up
+    script) may call it.
+    """
+    if steps < 1 or not 0 <= step <= steps:
+        raise ValueError(f"step {step} of {steps} is not a progress")
+    TrainingRun.objects.filter(pk=run_id).update(
+        stage=stage[:80], stage_step=step, stage_steps=steps, progress_at=timezone.now()
+    )
 
 
 # --- The retrain lock.
@@ -190,10 +247,19 @@ def training_run_refuse(*, run_id: int, reason: str) -> None:
 
 
 class _RunLog:
-    def __init__(self, run: TrainingRun, echo: Progress | None) -> None:
+    def __init__(self, run: TrainingRun, echo: Progress | None, on_progress: StageProgress | None) -> None:
         self.run = run
         self.echo = echo
+        self.on_progress = on_progress
         self.started = time.monotonic()
+
+    def progress(self, stage: str, step: int, steps: int) -> None:
+        training_run_progress_record(run_id=self.run.pk, stage=stage, step=step, steps=steps)
+        if self.on_progress:
+            self.on_progress(stage, step, steps)
+
+    def stage_reporter(self, stage: str) -> Callable[[int, int], None]:
+        return lambda step, steps: self.progress(stage, step, steps)
 
     def __call__(self, message: str) -> None:
         line = f"[{time.monotonic() - self.started:7.1f}s] {message}"
@@ -215,8 +281,8 @@ def _hybrid_class() -> Any:
     return HybridRecommender
 
 
-def _fit_hybrid(data: Any, hyper: dict[str, Any]) -> Any:
-    return _hybrid_class()(**hyper).fit(data)
+def _fit_hybrid(data: Any, hyper: dict[str, Any], progress: Callable[[int, int], None] | None = None) -> Any:
+    return _hybrid_class()(**hyper).fit(data, progress=progress)
 
 
 def _evaluate(model: Any, holdout: Any) -> dict[str, float]:
@@ -250,7 +316,12 @@ def _champion_decision(
     if champion is None:
         return True, "No active version: the first trained version is promoted.", {}
     if not challenger_metrics:
-        return False, "Not enough orders to evaluate the new version; the active version keeps serving.", {}
+        # The champion is still recorded: the admin shows which version this one was held against.
+        return (
+            False,
+            "Not enough orders to evaluate the new version; the active version keeps serving.",
+            {"champion": champion.pk, "basis": "not evaluated: not enough orders"},
+        )
     comparable = _holdout_after(holdout, data, champion.data_cutoff) if champion.data_cutoff else holdout
     if len(comparable.retailers) >= MIN_COMPARABLE_RETAILERS:
         champion_model = model_version_load(version=champion)
@@ -279,14 +350,21 @@ def _champion_decision(
 
 
 def training_run_execute(
-    *, run_id: int, celery_task_id: str = "", echo: Progress | None = None
+    *,
+    run_id: int,
+    celery_task_id: str = "",
+    echo: Progress | None = None,
+    on_progress: StageProgress | None = None,
 ) -> TrainingRun:
-    """Run one pending TrainingRun to the end. Raises RetrainRefused when it may not start."""
+    """Run one pending TrainingRun to the end. Raises RetrainRefused when it may not start.
+
+    `echo` receives the log lines and `on_progress` each stage's progress (a command draws them); the
+    run records both in the database either way."""
     with _retrain_lock():
         with transaction.atomic():
             _abandon_dead_work()
             run = _training_run_claim(run_id=run_id, celery_task_id=celery_task_id)
-        log = _RunLog(run, echo)
+        log = _RunLog(run, echo, on_progress)
         version: ModelVersion | None = None
         try:
             version = _train_evaluate_publish(run=run, log=log)
@@ -333,6 +411,7 @@ def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
     hyper = dict(run.parameters.get("hybrid", {}))
     cutoff = _parse_cutoff(run.parameters.get("cutoff"))
     started = time.monotonic()
+    log.progress("extract orders", 0, 1)
     data = training_data_from_db(cutoff=cutoff)
     interactions = data.interactions
     if interactions.empty:
@@ -344,7 +423,8 @@ def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
         "lines": len(interactions),
     }
     data_cutoff = timezone.make_aware(interactions["ts"].max().to_pydatetime(), UTC)
-    log(f"Extracted {trained_on['lines']:,} order lines: {trained_on}")
+    log.progress("extract orders", 1, 1)
+    log(f"Extracted {reporting.counts_text(trained_on)}")
     version = ModelVersion.objects.create(
         kind="hybrid", parameters={"hybrid": hyper}, data_cutoff=data_cutoff, trained_on=trained_on
     )
@@ -353,19 +433,27 @@ def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
 
     # Evaluation model: fitted without each retailer's last basket, which is then scored (protocol A and B).
     train, holdout = split_last_basket(data)
-    evaluation_model = _fit_hybrid(train, hyper)
-    metrics = {"hybrid": _evaluate(evaluation_model, holdout)}
-    # Every member on the same holdout, so the admin shows what the blend adds over each model alone.
-    metrics |= {name: _evaluate(member, holdout) for name, member in evaluation_model.models.items()}
+    evaluation_model = _fit_hybrid(train, hyper, log.stage_reporter("fit for evaluation"))
+    # The hybrid, then every member on the same holdout, so the admin shows what the blend adds over each.
+    evaluated = {"hybrid": evaluation_model, **evaluation_model.models}
+    metrics: dict[str, Any] = {}
+    for step, (name, member) in enumerate(evaluated.items()):
+        log.progress("evaluate", step, len(evaluated))
+        metrics[name] = _evaluate(member, holdout)
+    log.progress("evaluate", len(evaluated), len(evaluated))
     metrics["blend"] = {"weights": evaluation_model.weights, "validation": evaluation_model.validation}
-    log(f"Evaluated on {len(holdout.retailers):,} held-out baskets: {metrics['hybrid']}")
+    summary = reporting.metrics_table({"hybrid": metrics["hybrid"]}, columns=reporting.LEADING_COLUMNS)
+    scores = ", ".join(f"{c} {v}" for c, v in zip(summary.columns, summary.rows[0][1], strict=True))
+    log(f"Evaluated on {len(holdout.retailers):,} held-out baskets: {scores or 'no metrics'}")
 
+    log.progress("compare with the active version", 0, 1)
     promote, decision, comparison = _champion_decision(
         challenger_metrics=metrics["hybrid"], evaluation_model=evaluation_model, holdout=holdout, data=data
     )
+    log.progress("compare with the active version", 1, 1)
     log(decision)
 
-    model = _fit_hybrid(data, hyper)
+    model = _fit_hybrid(data, hyper, log.stage_reporter("fit on all data"))
     artifact_dir = Path(settings.ARTIFACTS_DIR) / str(version.pk)
     sha256 = model.save(artifact_dir)
     version.metrics = metrics | ({"comparison": comparison} if comparison else {})
@@ -376,20 +464,28 @@ def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
     version.save(
         update_fields=["metrics", "training_seconds", "artifact_path", "artifact_sha256", "decision"]
     )
-    log(f"Trained in {version.training_seconds:.1f}s; artifact {artifact_dir} sha256 {sha256[:12]}")
+    log(
+        f"Trained in {reporting.human_duration(version.training_seconds)}; "
+        f"artifact {artifact_dir} sha256 {sha256[:12]}"
+    )
 
-    counts = model_version_precompute(version=version, model=model, log=log)
-    log(f"Precomputed {sum(counts.values()):,} rows in {version.precompute_seconds:.1f}s: {counts}")
+    counts = model_version_precompute(
+        version=version, model=model, log=log, progress=log.stage_reporter("precompute")
+    )
+    took = reporting.human_duration(version.precompute_seconds)
+    log(f"Precomputed {sum(counts.values()):,} rows in {took}: {reporting.counts_text(counts)}")
     ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.TRAINING).update(
         status=ModelVersion.Status.CANDIDATE
     )
     version.refresh_from_db()
+    log.progress("publish", 0, 1)
     if promote:
         version = model_version_activate(version=version)
         log(f"v{version.pk} is now active")
         # The vendor pages' rollups and forecasts follow the data the new version was trained on.
         vendors_refresh_all(forecasts=True)
     model_versions_prune()
+    log.progress("publish", 1, 1)
     return version
 
 
@@ -656,16 +752,26 @@ def _product_names() -> dict[int, str]:
 
 
 def model_version_precompute(
-    *, version: ModelVersion, model: Any, log: Progress | None = None
+    *,
+    version: ModelVersion,
+    model: Any,
+    log: Progress | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:
-    """Write every row of `version`, replacing any partial rows from an interrupted attempt (idempotent)."""
+    """Write every row of `version`, replacing any partial rows from an interrupted attempt (idempotent).
+
+    `progress(step, steps)` is told after each batch of retailers, the product rows and the documents."""
     started = time.monotonic()
     names = _product_names()
     retailer_ids = list(Retailer.objects.order_by("id").values_list("id", flat=True))
     as_of = version.data_cutoff.date()
+    batches = range(0, len(retailer_ids), RETAILER_BATCH)
+    steps = len(batches) + 2
+    report = progress or (lambda step, steps: None)
+    report(0, steps)
     _delete_version_rows(version)
     counts = {"for_you": 0, "new_for_you": 0, "due": 0}
-    for start in range(0, len(retailer_ids), RETAILER_BATCH):
+    for done, start in enumerate(batches, 1):
         batch = retailer_ids[start : start + RETAILER_BATCH]
         with transaction.atomic():
             for key, value in _retailer_surfaces(
@@ -674,9 +780,12 @@ def model_version_precompute(
                 counts[key] += value
         if log:
             log(f"Retailers {start + len(batch):,}/{len(retailer_ids):,}")
+        report(done, steps)
     with transaction.atomic():
         counts |= _product_rows(version=version, model=model, names=names)
+    report(steps - 1, steps)
     documents.documents_build_all(version=version, retailer_ids=retailer_ids)
+    report(steps, steps)
     version.row_counts = counts
     version.precompute_seconds = round(time.monotonic() - started, 2)
     version.save(update_fields=["row_counts", "precompute_seconds"])

@@ -15,6 +15,7 @@ from django.utils.safestring import SafeString
 from accounts.admin import count_subquery
 from accounts.models import User
 from catalog.models import Product
+from recommendations.reporting import human_duration
 from vendors import services
 from vendors.models import ForecastRun, ProductForecast, Vendor, VendorAnalytics
 
@@ -110,16 +111,20 @@ class VendorAnalyticsAdmin(RefreshActions, ReadOnlyAdmin):
 
 @admin.register(ForecastRun)
 class ForecastRunAdmin(ReadOnlyAdmin):
-    list_display = ["__str__", "vendor", "status", "started_at", "last_week", "series", "seconds"]
+    list_display = ["__str__", "vendor", "status", "started_at", "last_week", "series", "took"]
     list_filter = ["status", "vendor"]
     list_select_related = ["vendor"]
     date_hierarchy = "started_at"
     fields = [
-        "vendor", "status", "started_at", "finished_at", "last_week", "horizon", "series", "seconds",
+        "vendor", "status", "started_at", "finished_at", "last_week", "horizon", "series", "took",
         "backtest_table", "error", "forecasts_link",
     ]  # fmt: skip
     readonly_fields = fields
     show_full_result_count = False
+
+    @admin.display(description="took", ordering="seconds")
+    def took(self, run: ForecastRun) -> str:
+        return human_duration(run.seconds)
 
     @admin.display(description="backtest (rolling origin)")
     def backtest_table(self, run: ForecastRun) -> SafeString | str:

@@ -358,6 +358,9 @@ ADMIN_SITE = [
     # With no earlier version to return to, staff are sent back with a message saying so.
     post("admin:recommendations_rollback",  staff_only(TO_VERSIONS)),
     get("admin:recommendations_preview",    staff_only("200"), query="retailer={retailer_a}"),
+    # The live progress panel of a training run's page (htmx polls it while the run works).
+    get("admin:recommendations_trainingrun_progress", staff_only("200"), kwargs={"run_id": "training_run"}),
+    post("admin:recommendations_trainingrun_progress", staff_only("405"), kwargs={"run_id": "training_run"}),
 ]
 # fmt: on
 

@@ -2,7 +2,7 @@
 evidence."""
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Self
@@ -82,11 +82,18 @@ class HybridRecommender:
     def _new(self, name: str) -> Recommender:
         return MEMBERS[name](**self.params.get(name, {}))
 
-    def fit(self, data: TrainingData, *, validation: TrainingData | None = None) -> Self:
+    def fit(
+        self,
+        data: TrainingData,
+        *,
+        validation: TrainingData | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Self:
         """Fits members on the training part, picks blend weights on the validation baskets, then refits every
         member on training + validation with those weights (so the final models see the most recent orders).
 
-        Without `validation`, each retailer's last order in `data` is the validation basket.
+        Without `validation`, each retailer's last order in `data` is the validation basket. `progress(step,
+        steps)` is told after each member fit and the weight tuning (a console or the admin draws it).
         """
         if validation is None:
             train, holdout = split_last_basket(data)
@@ -102,15 +109,32 @@ class HybridRecommender:
                 data.products.combine_first(validation.products),
                 data.retailers.combine_first(validation.retailers),
             )
+        members = len(self.member_names)
+        steps = 2 * members + 1 if len(holdout.retailers) else members
+        done = 0
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            if progress:
+                progress(done, steps)
+
+        if progress:
+            progress(0, steps)
         if len(holdout.retailers):
-            tuning_models = {name: self._new(name).fit(train) for name in self.member_names}
+            tuning_models = {}
+            for name in self.member_names:
+                tuning_models[name] = self._new(name).fit(train)
+                advance()
             self._tune(tuning_models, holdout)
+            advance()
         else:
             self.weights = {name: float(name == "popularity") for name in self.member_names}
         for name in self.member_names:
             model, seconds, peak = measure(lambda name=name: self._new(name).fit(full))
             self.models[name] = model
             self.fit_stats[name] = {"train_seconds": round(seconds, 2), "peak_memory_mb": round(peak, 1)}
+            advance()
         return self
 
     def _tune(self, models: dict[str, Recommender], holdout: Holdout) -> None:

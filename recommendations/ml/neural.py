@@ -11,6 +11,10 @@ exported weights are numpy arrays used by `forward` here and by `serving.complet
 """
 
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -21,6 +25,37 @@ from recommendations.ml.data import TrainingData
 MAX_ITEMS = 64
 POSITIONS = 16
 WEIGHT_NAMES = ("item_emb", "pos_emb", "att_w", "att_b", "att_q", "hid_w", "hid_b", "out_w", "out_b")
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for a moment: TensorFlow's C++ start-up lines (oneDNN, absl's
+    "before InitializeLog") are written there before any log level applies. Python exceptions still surface:
+    they are raised after the descriptor is restored."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow_quietly() -> ModuleType:
+    """TensorFlow without its start-up noise: C++ logging above warnings off (set before the import, which
+    is when TensorFlow reads it), the import's native output dropped, absl's Python logging at errors only."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with _native_stderr_silenced():
+        import tensorflow as tf
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    return tf
 
 
 def forward(weights: dict[str, np.ndarray], items: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -112,8 +147,7 @@ class NeuralModel(Recommender):
         return {k: np.zeros(s, dtype="float32") for k, s in shapes.items()}
 
     def _train(self, inputs: list, targets: list, n_products: int) -> dict[str, np.ndarray]:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
+        tf = import_tensorflow_quietly()
 
         tf.config.threading.set_intra_op_parallelism_threads(2)
         tf.config.threading.set_inter_op_parallelism_threads(1)

@@ -303,10 +303,13 @@ def test_the_beat_schedule_delivers_the_outbox_every_30_seconds(
 
 @pytest.mark.django_db
 def test_without_redis_tasks_still_run_in_process_after_commit(django_capture_on_commit_callbacks) -> None:
+    # A retrain is queued here directly: services.retrain_enqueue sends one to a process of its own instead
+    # (recommendations/tests/test_admin_console.py).
+    run = services.training_run_create(trigger=TrainingRun.Trigger.MANUAL)
     app.conf.task_always_eager = True
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            run = services.retrain_enqueue(trigger=TrainingRun.Trigger.MANUAL)
+            outbox.task_outbox_add(task_name="recommendations.tasks.retrain", args=[run.pk])
     finally:
         app.conf.task_always_eager = False
 

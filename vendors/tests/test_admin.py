@@ -98,6 +98,7 @@ def test_forecast_runs_are_listed_filtered_by_status_and_read_only(
     assert change.status_code == 200
     assert "ValueError: no sales" in change.content.decode()
     assert "<td>0.420</td>" in change.content.decode()  # the backtest's WAPE of the factory's method
+    assert "3.2 s" in response.content.decode()  # how long a run took, in seconds and minutes
     assert 'name="_save"' not in change.content.decode()
     assert staff_client.get(reverse("admin:vendors_forecastrun_add")).status_code == 403
 

@@ -40,9 +40,10 @@ class Command(BaseCommand):
         board = leaderboard(data)
         board["source"] = f"{dataset} ({fmt})" if dataset else "database"
         self.stdout.write(board["protocol"])
+        weights = ", ".join(f"{name} {weight:.3f}" for name, weight in board["hybrid_weights"].items())
         self.stdout.write(
             f"{board['retailers']} retailers, {board['orders']} orders, {board['products']} products, "
-            f"{board['test_baskets']} test baskets; hybrid weights {board['hybrid_weights']}"
+            f"{board['test_baskets']} test baskets; hybrid weights: {weights}"
         )
         self.stdout.write(format_table(board))
         if json_out:

@@ -1,16 +1,52 @@
 """Retrain, evaluate, precompute and (champion/challenger) publish the recommendation model.
 
 With a broker configured (REDIS_URL) the run is queued for a worker; otherwise, or with --in-process, it runs
-here and prints its progress.
+here and draws a progress bar per stage. `--run <id>` runs a training run created elsewhere (the admin's
+"Retrain now" on the embedded default starts this in a process of its own).
 """
 
 import json
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
-from recommendations import services
+from recommendations import reporting, services
 from recommendations.models import TaskOutbox, TrainingRun
+
+# Stage, share done, steps and time spent; no rate (a stage's steps take very different times).
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} [{elapsed}]"
+
+
+class ConsoleProgress:
+    """One tqdm bar per pipeline stage on `stream`; log lines are printed above the bars."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.stage = ""
+        self.bar: tqdm | None = None
+
+    def __call__(self, stage: str, step: int, steps: int) -> None:
+        if stage != self.stage or self.bar is None:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(
+                total=steps, desc=stage, file=self.stream, leave=True, ascii=True, bar_format=BAR_FORMAT
+            )
+        self.bar.total = steps
+        self.bar.update(step - self.bar.n)
+        # A finished stage's bar stops its clock now, not when the next stage begins.
+        if step >= steps:
+            self.close()
+
+    def line(self, message: str) -> None:
+        tqdm.write(message, file=self.stream)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 class Command(BaseCommand):
@@ -18,6 +54,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--in-process", action="store_true", help="run here even when a broker is set")
+        parser.add_argument("--run", type=int, dest="run_id", help="run this pending training run here")
         parser.add_argument("--cutoff", help="train on orders placed up to this ISO date-time only")
         parser.add_argument(
             "--hybrid-params",
@@ -25,7 +62,12 @@ class Command(BaseCommand):
             help='JSON keyword arguments for HybridRecommender, e.g. \'{"neural": {"epochs": 2}}\'',
         )
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: object, **options: Any) -> None:
+        if options["run_id"] is not None:
+            if not TrainingRun.objects.filter(pk=options["run_id"]).exists():
+                raise CommandError(f"There is no training run #{options['run_id']}.")
+            self._execute(options["run_id"])
+            return
         try:
             hybrid = json.loads(str(options["hybrid_params"]))
         except json.JSONDecodeError as exc:
@@ -49,17 +91,29 @@ class Command(BaseCommand):
             return
 
         run = services.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters=parameters)
+        self._execute(run.pk)
+
+    def _execute(self, run_id: int) -> None:
+        # The raw stream: Django's OutputWrapper ends every write with a newline, which breaks a redrawn bar.
+        console = ConsoleProgress(self.stdout._out)
         try:
-            run = services.training_run_execute(run_id=run.pk, echo=self.stdout.write)
+            run = services.training_run_execute(run_id=run_id, echo=console.line, on_progress=console)
         except services.RetrainRefused as refusal:
-            services.training_run_refuse(run_id=run.pk, reason=str(refusal))
-            raise CommandError(f"Training run #{run.pk} not started: {refusal}") from None
+            services.training_run_refuse(run_id=run_id, reason=str(refusal))
+            raise CommandError(f"Training run #{run_id} not started: {refusal}") from None
         except Exception as exc:
-            raise CommandError(f"Training run #{run.pk} failed: {exc}") from exc
+            raise CommandError(f"Training run #{run_id} failed: {exc}") from exc
+        finally:
+            console.close()
         version = run.model_version
+        table = reporting.metrics_table(version.metrics, columns=reporting.LEADING_COLUMNS)
+        if table.rows:
+            self.stdout.write(f"Held-out metrics of v{version.pk} (each retailer's last basket):")
+            self.stdout.write(table.text())
         self.stdout.write(
             self.style.SUCCESS(
-                f"Training run #{run.pk} finished in {run.duration:.1f}s: v{version.pk} {version.status}"
+                f"Training run #{run.pk} finished in {reporting.human_duration(run.duration)}: "
+                f"v{version.pk} {version.status}"
             )
         )
         self.stdout.write(version.decision)

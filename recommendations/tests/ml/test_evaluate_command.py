@@ -42,6 +42,9 @@ def test_evaluate_writes_one_json_entry_per_model_with_keyed_metrics(tmp_path: P
         assert {"recall@10", "ndcg@10", "hit@10", "completion_hit@1"} <= set(row["metrics"])
         assert row["train_seconds"] >= 0
     assert board["test_baskets"] == 12
+    printed = (tmp_path / "log.txt").read_text()
+    # A table and short lines for people, no dict printed raw.
+    assert "hybrid weights: " in printed and "{" not in printed
 
 
 def test_evaluate_refuses_a_file_in_the_wrong_format(tmp_path: Path) -> None:
