@@ -211,6 +211,16 @@ def _evaluate(model: Any, holdout: Any) -> dict[str, float]:
     return metrics | completion_metrics(model.score, model.product_ids, holdout)
 
 
+def _calibration_errors(model: Any, holdout: Any) -> dict[str, float]:
+    """Expected calibration error of the stored probabilities on the same held-out baskets."""
+    from recommendations.ml.evaluation import calibration_metrics
+
+    if not len(holdout.retailers):
+        return {}
+    calibration = calibration_metrics(model, holdout)
+    return {f"ece_{surface}": table["ece"] for surface, table in calibration.items() if table["pairs"]}
+
+
 def _holdout_after(holdout: Any, data: Any, cutoff: datetime) -> Any:
     """The part of the holdout made of orders placed after `cutoff`: baskets the champion has never seen."""
     from recommendations.ml.evaluation import Holdout
@@ -337,6 +347,7 @@ def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
     train, holdout = split_last_basket(data)
     evaluation_model = _fit_hybrid(train, hyper)
     metrics = {"hybrid": _evaluate(evaluation_model, holdout)}
+    metrics["hybrid"] |= _calibration_errors(evaluation_model, holdout)
     # Every member on the same holdout, so the admin shows what the blend adds over each model alone.
     metrics |= {name: _evaluate(member, holdout) for name, member in evaluation_model.models.items()}
     metrics["blend"] = {"weights": evaluation_model.weights, "validation": evaluation_model.validation}
@@ -465,6 +476,7 @@ def _recommendation_rows(
             surface,
             rec.rank,
             float(rec.score),
+            rec.probability,
             json.dumps(reasons),
             sentence,
         )
@@ -477,6 +489,7 @@ RECOMMENDATION_COLUMNS = [
     "surface",
     "rank",
     "score",
+    "probability",
     "reasons",
     "explanation",
 ]
