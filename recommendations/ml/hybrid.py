@@ -242,8 +242,9 @@ class HybridRecommender:
         else:
             calibrators["for_you"] = fitted(blend)
         weights = self._new_weights()
-        new = sum(weights[name] * scores[name] for name in scores if weights.get(name, 0) > 0)
-        if isinstance(new, np.ndarray):
+        new_members = [name for name in scores if weights.get(name, 0) > 0]
+        if new_members:
+            new = sum(weights[name] * scores[name] for name in new_members)
             bought = np.zeros_like(relevant)
             any_model = next(iter(models.values()))
             for i, history in enumerate(holdout.history):
