@@ -51,7 +51,8 @@ _PRODUCT = {
 _CARD = {
     "rank": 1,
     "product": _PRODUCT,
-    "score": 0.82,
+    "score": 3.82,
+    "probability": 0.62,
     "reasons": [
         {
             "kind": "repeat",
@@ -66,6 +67,7 @@ _CARD = {
 _DUE = {
     **_CARD,
     "score": 0.7,
+    "probability": None,
     "reasons": [
         {
             "kind": "due",

@@ -61,14 +61,16 @@ class Card:
     product: Product
     rank: int
     score: float
+    # Calibrated P(in the retailer's next order); None for a version trained before calibration existed.
+    probability: float | None
     explanation: str
     reasons: list[ReasonLine]
     is_new_arrival: bool
     basket_quantity: int
 
     @property
-    def score_percent(self) -> int:
-        return round(max(0.0, min(1.0, self.score)) * 100)
+    def probability_percent(self) -> int | None:
+        return None if self.probability is None else round(self.probability * 100)
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,7 @@ def _cards(
                 product=row.product,
                 rank=row.rank,
                 score=row.score,
+                probability=row.probability,
                 explanation=row.explanation,
                 reasons=reason_lines(row.reasons, names=names),
                 is_new_arrival=is_new_arrival(row.product, row.reasons, reference=reference),
@@ -308,6 +311,8 @@ def pick_cards(picks: list[cold_start.Pick], *, surface: str, quantities: dict[i
             product=pick.product,
             rank=rank,
             score=pick.score,
+            # No model, so no calibrated chance: the card shows no badge.
+            probability=None,
             explanation=explanations.sentence_for(pick.reasons, product_names={}),
             reasons=reason_lines(pick.reasons, names={}),
             is_new_arrival=pick.reasons[0]["kind"] == "new_arrival",

@@ -190,6 +190,9 @@ class Recommendation(VersionRow):
     surface = models.CharField(max_length=12, choices=Surface.choices)
     rank = models.PositiveIntegerField()
     score = models.FloatField()
+    # P(the retailer orders the product in its next order), calibrated on the validation baskets; null for
+    # rows of a version trained before calibration existed.
+    probability = models.FloatField(null=True, blank=True)
     # [{"kind", "weight", "facts"}, ...] strongest first; `explanation` is built from these only.
     reasons = models.JSONField(default=list)
     explanation = models.TextField()

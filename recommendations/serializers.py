@@ -25,7 +25,15 @@ class ReasonSerializer(serializers.Serializer):
 class RecommendationItemSerializer(serializers.Serializer):
     rank = serializers.IntegerField(min_value=1)
     product = ProductSerializer()
-    score = serializers.FloatField()
+    score = serializers.FloatField(help_text="The ranking score: orders a list, has no unit.")
+    probability = serializers.FloatField(
+        allow_null=True,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="The probability (0..1) that the retailer orders the product in its next order, calibrated "
+        "on held-out baskets. Null for due items (see `confidence`) and for lists of a model version trained "
+        "before calibration existed.",
+    )
     reasons = ReasonSerializer(many=True)
     sentence = serializers.CharField(help_text="The card's explanation, made from its strongest reasons.")
     is_new_arrival = serializers.BooleanField()

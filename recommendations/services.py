@@ -295,6 +295,16 @@ def _evaluate(model: Any, holdout: Any) -> dict[str, float]:
     return metrics | completion_metrics(model.score, model.product_ids, holdout)
 
 
+def _calibration_errors(model: Any, holdout: Any) -> dict[str, float]:
+    """Expected calibration error of the stored probabilities on the same held-out baskets."""
+    from recommendations.ml.evaluation import calibration_metrics
+
+    if not len(holdout.retailers):
+        return {}
+    calibration = calibration_metrics(model, holdout)
+    return {f"ece_{surface}": table["ece"] for surface, table in calibration.items() if table["pairs"]}
+
+
 def _holdout_after(holdout: Any, data: Any, cutoff: datetime) -> Any:
     """The part of the holdout made of orders placed after `cutoff`: baskets the champion has never seen."""
     from recommendations.ml.evaluation import Holdout
@@ -441,6 +451,7 @@ def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
         log.progress("evaluate", step, len(evaluated))
         metrics[name] = _evaluate(member, holdout)
     log.progress("evaluate", len(evaluated), len(evaluated))
+    metrics["hybrid"] |= _calibration_errors(evaluation_model, holdout)
     metrics["blend"] = {"weights": evaluation_model.weights, "validation": evaluation_model.validation}
     summary = reporting.metrics_table({"hybrid": metrics["hybrid"]}, columns=reporting.LEADING_COLUMNS)
     scores = ", ".join(f"{c} {v}" for c, v in zip(summary.columns, summary.rows[0][1], strict=True))
@@ -579,6 +590,7 @@ def _recommendation_rows(
             surface,
             rec.rank,
             float(rec.score),
+            rec.probability,
             json.dumps(reasons),
             sentence,
         )
@@ -591,6 +603,7 @@ RECOMMENDATION_COLUMNS = [
     "surface",
     "rank",
     "score",
+    "probability",
     "reasons",
     "explanation",
 ]

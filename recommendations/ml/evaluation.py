@@ -14,15 +14,24 @@ as the current basket; the hidden product must be ranked among products not in t
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
 from recommendations.ml.base import top_n
+from recommendations.ml.calibration import reliability
 from recommendations.ml.data import TrainingData
 from recommendations.ml.metrics import coverage, hit_at_k, ndcg_at_k, precision_at_k, recall_at_k
 
 Scorer = Callable[[Sequence[int], Sequence[Sequence[int]] | None], np.ndarray]
 BATCH = 1024
+# The length of the lists whose probabilities are measured: the precomputed "for you" / "new for you".
+CALIBRATION_LIST = 20
+
+
+class Lists(Protocol):
+    def recommend(self, retailers: Sequence[int], *, n: int) -> list[Any]: ...
+    def new_for(self, retailers: Sequence[int], *, n: int) -> list[Any]: ...
 
 
 @dataclass
@@ -108,3 +117,22 @@ def completion_metrics(scorer: Scorer, product_ids: np.ndarray, holdout: Holdout
         )
         for k in (1, 3, 10)
     } | {"completion_cases": len(hidden)}
+
+
+def calibration_metrics(model: Lists, holdout: Holdout, *, n: int = CALIBRATION_LIST) -> dict[str, Any]:
+    """Reliability of the lists' probabilities on held-out baskets: every (retailer, product) pair of the
+    top-n "for you" and "new for you" lists, labelled 1 when the product is in the retailer's held-out basket.
+    Pairs without a probability (no calibrator) are left out and counted."""
+    out: dict[str, Any] = {}
+    baskets = dict(zip(holdout.retailers.tolist(), holdout.baskets, strict=True))
+    for surface, lists in (("for_you", model.recommend), ("new_for_you", model.new_for)):
+        probabilities, labels, uncalibrated = [], [], 0
+        for start in range(0, len(holdout.retailers), BATCH):
+            for rec in lists(holdout.retailers[start : start + BATCH].tolist(), n=n):
+                if rec.probability is None:
+                    uncalibrated += 1
+                    continue
+                probabilities.append(rec.probability)
+                labels.append(rec.product in baskets[rec.retailer])
+        out[surface] = reliability(np.array(probabilities), np.array(labels)) | {"uncalibrated": uncalibrated}
+    return out

@@ -13,6 +13,7 @@ import pandas as pd
 from recommendations.ml.artifacts import load_state, save_state
 from recommendations.ml.association import AssociationModel
 from recommendations.ml.base import Baskets, Recommender, top_n
+from recommendations.ml.calibration import Calibrator
 from recommendations.ml.content import ContentModel
 from recommendations.ml.data import TrainingData
 from recommendations.ml.evaluation import Holdout, split_last_basket
@@ -22,7 +23,7 @@ from recommendations.ml.neural import NeuralModel
 from recommendations.ml.popularity import PopularityModel
 from recommendations.ml.profiling import measure
 from recommendations.ml.repeat import RepeatModel
-from recommendations.ml.reranker import Reranker, candidate_features
+from recommendations.ml.reranker import CANDIDATES, Reranker, candidate_features
 from recommendations.ml.types import DuePrediction, Reason, Recommendation
 
 MEMBERS: dict[str, type[Recommender]] = {
@@ -78,6 +79,8 @@ class HybridRecommender:
         self.validation: dict[str, dict[str, float]] = {}
         self.fit_stats: dict[str, dict[str, float]] = {}
         self.reranker: Reranker | None = None
+        # Ranker score -> P(in the next order) per signal: "for_you", "new_for_you", "popular" (cold shops).
+        self.calibrators: dict[str, Calibrator] = {}
 
     def _new(self, name: str) -> Recommender:
         return MEMBERS[name](**self.params.get(name, {}))
@@ -179,7 +182,8 @@ class HybridRecommender:
         self.validation_best_single = best
         self.validation["blend"] = {"ndcg@10": round(current[0], 4)}
         self.validation["hybrid"] = self.validation["blend"]
-        self._train_reranker(models, scores, blend, relevant, halves, holdout)
+        reranked = self._train_reranker(models, scores, blend, relevant, halves, holdout)
+        self.calibrators = self._fit_calibrators(models, scores, blend, relevant, holdout, reranked)
 
     def _train_reranker(
         self,
@@ -189,25 +193,30 @@ class HybridRecommender:
         relevant: np.ndarray,
         halves: np.ndarray,
         holdout: Holdout,
-    ) -> None:
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """Trains on one half of the validation retailers, compares with the blend on the other; if it wins,
-        retrains on all validation retailers. A single-signal blend (no personal signal) keeps the blend."""
+        retrains on all validation retailers. A single-signal blend (no personal signal) keeps the blend.
+
+        When kept, returns the candidates and their out-of-fold re-ranker scores (each half scored by the
+        re-ranker fitted on the other), the honest input for calibrating it."""
         if (
             "repeat" not in models
             or "popularity" not in models
             or sum(w > 0 for w in self.weights.values()) < 2
         ):
-            return
+            return None
         rows = models["repeat"].retailer_rows(holdout.retailers)
         parts = {name: scores[name] for name in models}
         candidates, features = candidate_features(models, parts, blend, rows)
         labels = np.take_along_axis(relevant, candidates, axis=1)
         results = []
+        out_of_fold = np.zeros(labels.shape, dtype="float64")
         for train_half in (0, 1):
             fit_rows, test_rows = halves == train_half, halves != train_half
             if not labels[fit_rows].any():
-                return
+                return None
             reranked = Reranker().fit(features[fit_rows], labels[fit_rows]).predict(features[test_rows])
+            out_of_fold[test_rows] = reranked
             rescored = self._rerank_scores(blend[test_rows], candidates[test_rows], reranked)
             results.append(
                 (
@@ -223,6 +232,51 @@ class HybridRecommender:
                 "ndcg@10": round(float(np.mean([r for r, _ in results])), 4),
                 "measured_on": "half of validation retailers not used to fit the re-ranker",
             }
+            return candidates, out_of_fold
+        return None
+
+    def _fit_calibrators(
+        self,
+        models: dict[str, Recommender],
+        scores: dict[str, np.ndarray],
+        blend: np.ndarray,
+        relevant: np.ndarray,
+        holdout: Holdout,
+        reranked: tuple[np.ndarray, np.ndarray] | None,
+    ) -> dict[str, Calibrator]:
+        """One calibrator per ranking signal, fitted on the validation baskets' top candidates of that signal
+        (the products a list can show): the final ranker's score for "for you"; the "new for you" blend over
+        products the retailer never bought, whose base rate is far lower; popularity for cold retailers."""
+        depth = min(CANDIDATES, blend.shape[1])
+
+        def fitted(signal: np.ndarray, allowed: np.ndarray | None = None) -> Calibrator:
+            if allowed is not None:
+                signal = np.where(allowed, signal, -np.inf)
+            top = top_n(signal, depth)
+            values = np.take_along_axis(signal, top, axis=1)
+            keep = np.isfinite(values)
+            return Calibrator.fit(values[keep], np.take_along_axis(relevant, top, axis=1)[keep])
+
+        calibrators: dict[str, Calibrator] = {}
+        if reranked is not None:
+            candidates, out_of_fold = reranked
+            calibrators["for_you"] = Calibrator.fit(
+                out_of_fold, np.take_along_axis(relevant, candidates, axis=1)
+            )
+        else:
+            calibrators["for_you"] = fitted(blend)
+        weights = self._new_weights()
+        new_members = [name for name in scores if weights.get(name, 0) > 0]
+        if new_members:
+            new = sum(weights[name] * scores[name] for name in new_members)
+            bought = np.zeros_like(relevant)
+            any_model = next(iter(models.values()))
+            for i, history in enumerate(holdout.history):
+                bought[i, any_model.product_rows(sorted(history))] = True
+            calibrators["new_for_you"] = fitted(new, ~bought)
+        if "popularity" in scores:
+            calibrators["popular"] = fitted(scores["popularity"])
+        return calibrators
 
     @staticmethod
     def _rerank_scores(blend: np.ndarray, candidates: np.ndarray, reranked: np.ndarray) -> np.ndarray:
@@ -251,21 +305,47 @@ class HybridRecommender:
 
     def score(self, retailers: Sequence[int], baskets: Baskets = None) -> np.ndarray:
         """Blend of member scores; without a live basket the re-ranker (if kept) orders the top candidates."""
+        return self._score_and_signal(retailers, baskets)[0]
+
+    def _score_and_signal(self, retailers: Sequence[int], baskets: Baskets) -> tuple[np.ndarray, np.ndarray]:
+        """The ranking scores and the calibrators' input beside them: the ranking score itself, except that a
+        re-ranked candidate's signal is its re-ranker score (its ranking score adds an offset that depends on
+        the batch); products outside the re-ranked candidates get the lowest signal."""
         with_basket = baskets is not None and any(len(b) for b in baskets)
         if self.reranker is None or with_basket:
             parts = self._member_scores(retailers, baskets)
             blend = sum(self.weights[name] * part for name, part in parts.items())
+            signal = blend
         else:
             parts = {name: normalise_rows(model.score(retailers)) for name, model in self.models.items()}
             blend = sum(self.weights[name] * parts[name] for name in parts)
             rows = self.models["repeat"].retailer_rows(retailers)
             candidates, features = candidate_features(self.models, parts, blend, rows)
-            blend = self._rerank_scores(blend, candidates, self.reranker.predict(features))
+            reranked = self.reranker.predict(features)
+            blend = self._rerank_scores(blend, candidates, reranked)
+            signal = np.zeros(blend.shape, dtype="float64")
+            np.put_along_axis(signal, candidates, reranked, axis=1)
         cold = self._cold(retailers)
         if cold.any() and not with_basket:
-            popular = self.models["popularity"].score(np.asarray(retailers)[cold])
-            blend[cold] = normalise_rows(popular)
-        return blend
+            popular = normalise_rows(self.models["popularity"].score(np.asarray(retailers)[cold]))
+            blend[cold] = popular
+            signal = np.array(signal, dtype="float64", copy=True)
+            signal[cold] = popular
+        return blend, signal
+
+    def _probabilities(
+        self, signal: np.ndarray, cold: np.ndarray, calibration: str | None
+    ) -> np.ndarray | None:
+        """P(in the next order) for every (retailer, product); None when this list has no calibrator (a live
+        basket, ad-hoc weights, or a model saved before calibration existed)."""
+        calibrator = self.calibrators.get(calibration or "")
+        popular = self.calibrators.get("popular")
+        if calibrator is None or (cold.any() and popular is None):
+            return None
+        out = calibrator.predict(signal)
+        if cold.any():
+            out[cold] = popular.predict(signal[cold])
+        return out
 
     def recommend(
         self,
@@ -275,7 +355,12 @@ class HybridRecommender:
         exclude_bought: bool = False,
         baskets: Baskets = None,
         weights: dict[str, float] | None = None,
+        calibration: str | None = None,
     ) -> list[Recommendation]:
+        """Top `n` per retailer with reasons and, where `calibration` names a fitted calibrator ("for_you" by
+        default with the model's own weights), the probability that the retailer orders it next."""
+        if calibration is None and weights is None and not baskets:
+            calibration = "for_you"
         weights = weights or self.weights
         retailers = list(retailers)
         cold = self._cold(retailers)
@@ -288,6 +373,7 @@ class HybridRecommender:
                     n=n,
                     exclude_bought=exclude_bought,
                     weights=weights,
+                    calibration=calibration,
                 )
                 for group in (True, False)
             }
@@ -302,9 +388,11 @@ class HybridRecommender:
             if weight > 0
         }
         if weights is self.weights or cold.all():
-            blend = self.score(retailers, baskets)
+            blend, signal = self._score_and_signal(retailers, baskets)
         else:
             blend = sum(weights[name] * part for name, part in parts.items())
+            signal = blend
+        probability = None if baskets else self._probabilities(signal, cold, calibration)
         repeat = self.models["repeat"]
         rows = repeat.retailer_rows(retailers)
         basket_rows = repeat.basket_rows(baskets, len(retailers))
@@ -325,6 +413,7 @@ class HybridRecommender:
                         rank=rank,
                         score=round(float(blend[i, item]), 6),
                         reasons=reasons,
+                        probability=None if probability is None else round(float(probability[i, item]), 4),
                     )
                 )
         return out
@@ -358,10 +447,15 @@ class HybridRecommender:
     def new_for(self, retailers: Sequence[int], *, n: int = 20) -> list[Recommendation]:
         """Products the retailer never bought; the content model gets a floor weight so unsold products
         surface."""
+        return self.recommend(
+            retailers, n=n, exclude_bought=True, weights=self._new_weights(), calibration="new_for_you"
+        )
+
+    def _new_weights(self) -> dict[str, float]:
         weights = {name: w for name, w in self.weights.items() if name != "repeat"}
         weights["content"] = max(weights.get("content", 0.0), 0.2)
         weights["popularity"] = max(weights.get("popularity", 0.0), 0.05)
-        return self.recommend(retailers, n=n, exclude_bought=True, weights=weights)
+        return weights
 
     def due(self, retailers: Sequence[int], *, as_of: date) -> list[DuePrediction]:
         return self.models["repeat"].due(retailers, as_of=as_of)
@@ -388,6 +482,7 @@ class HybridRecommender:
             "weights": self.weights,
             "validation": self.validation,
             "fit_stats": self.fit_stats,
+            "calibrators": {name: calibrator.to_json() for name, calibrator in self.calibrators.items()},
         }
         if self.reranker is not None:
             meta["reranker"] = self.reranker.to_bytes()
@@ -402,6 +497,10 @@ class HybridRecommender:
         hybrid.weights = meta["weights"]
         hybrid.validation = meta["validation"]
         hybrid.fit_stats = meta["fit_stats"]
+        # A bundle saved before calibration existed has none: its lists then carry no probability.
+        hybrid.calibrators = {
+            name: Calibrator.from_json(value) for name, value in meta.get("calibrators", {}).items()
+        }
         if "reranker" in meta:
             hybrid.reranker = Reranker.from_bytes(meta["reranker"])
         hybrid.models = {

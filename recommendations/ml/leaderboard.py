@@ -4,8 +4,10 @@ evaluation.py)."""
 from typing import Any
 
 from recommendations.ml.base import Recommender
+from recommendations.ml.calibration import format_reliability
 from recommendations.ml.data import TrainingData
 from recommendations.ml.evaluation import (
+    calibration_metrics,
     completion_metrics,
     next_basket_metrics,
     ranked_lists,
@@ -25,6 +27,9 @@ PROTOCOL = (
     "it, then every model is refitted on all orders but the test ones. Protocol B (basket completion): one "
     "product (seeded random) of each test basket with >= 2 products is hidden, the rest is the "
     "current basket."
+    " Calibration: the hybrid's probabilities (isotonic or Platt scaling fitted on the validation baskets "
+    'only) of every product in each retailer\'s top-20 "for you" and "new for you" lists against its '
+    "test basket; reliability in 10 equal-width bins, ECE = count-weighted mean |predicted - observed|."
 )
 
 
@@ -72,6 +77,8 @@ def leaderboard(
         "hybrid_weights": hybrid.weights,
         "validation_best_single": getattr(hybrid, "validation_best_single", ""),
         "models": rows,
+        "calibration": calibration_metrics(hybrid, test)
+        | {"calibrators": {name: c.method for name, c in hybrid.calibrators.items()}},
     }
 
 
@@ -102,3 +109,11 @@ def format_table(board: dict[str, Any]) -> str:
         cells += [f"{row['train_seconds']:.1f}", f"{row['peak_memory_mb']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def format_calibration(board: dict[str, Any]) -> str:
+    calibration = board["calibration"]
+    return "\n\n".join(
+        format_reliability(f'"{surface}" probabilities on the test baskets', calibration[surface])
+        for surface in ("for_you", "new_for_you")
+    )

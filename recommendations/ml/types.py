@@ -18,6 +18,9 @@ class Recommendation:
     rank: int
     score: float
     reasons: tuple[Reason, ...]
+    # P(the retailer orders it in its next order), calibrated on validation baskets; None where no calibrator
+    # applies (a live basket's completion).
+    probability: float | None = None
 
 
 @dataclass(frozen=True)

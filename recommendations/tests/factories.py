@@ -57,6 +57,7 @@ class RecommendationFactory(factory.django.DjangoModelFactory):
     surface = "for_you"
     rank = factory.Sequence(lambda n: n + 1)
     score = 0.8
+    probability = 0.35
     reasons = factory.LazyAttribute(
         lambda row: [
             {

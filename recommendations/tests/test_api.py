@@ -89,6 +89,9 @@ def test_recommendations_list_the_retailers_own_rows_with_reasons_and_record_imp
     assert _ids(data["for_you"]) == [mine.product_id]
     card = data["for_you"][0]
     assert card["rank"] == 1 and card["score"] == mine.score and card["sentence"] == mine.explanation
+    assert card["probability"] == mine.probability == 0.35
+    assert data["new_for_you"][0]["probability"] == new.probability
+    assert data["due"][0]["probability"] is None
     assert set(card["reasons"][0]) == {"kind", "label", "sentence", "weight"}
     assert set(card["product"]) >= {"id", "sku", "name", "vendor", "category", "unit_price", "is_active"}
     assert _ids(data["due"]) == [due.product_id]

@@ -45,7 +45,16 @@ def version_rows(version: ModelVersion) -> dict[str, list[tuple]]:
         "recommendations": list(
             Recommendation.objects.filter(model_version=version)
             .order_by("retailer_id", "surface", "rank")
-            .values_list("retailer_id", "surface", "rank", "product_id", "score", "reasons", "explanation")
+            .values_list(
+                "retailer_id",
+                "surface",
+                "rank",
+                "product_id",
+                "score",
+                "probability",
+                "reasons",
+                "explanation",
+            )
         ),
         "reorders": list(
             ReorderPrediction.objects.filter(model_version=version)
@@ -109,6 +118,10 @@ def test_a_first_retrain_trains_evaluates_precomputes_and_activates(trained) -> 
     for row in for_you:
         assert row.reasons and row.explanation
         assert abs(sum(reason["weight"] for reason in row.reasons) - 1) < 0.01
+    probabilities = Recommendation.objects.filter(model_version=version).values_list("probability", flat=True)
+    assert probabilities and all(0 <= p <= 1 for p in probabilities)
+    assert 0 <= version.metrics["hybrid"]["ece_for_you"] < 1
+    assert 0 <= version.metrics["hybrid"]["ece_new_for_you"] < 1
 
 
 def test_precomputing_a_version_twice_gives_the_same_rows(trained) -> None:

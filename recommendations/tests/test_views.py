@@ -65,7 +65,8 @@ def test_the_dashboard_shows_recommended_products_as_cards(shop: Client, retaile
     RecommendationFactory(
         retailer=retailer,
         product=product,
-        score=0.91,
+        score=3.91,
+        probability=0.62,
         reasons=[
             {
                 "kind": "repeat",
@@ -81,7 +82,8 @@ def test_the_dashboard_shows_recommended_products_as_cards(shop: Client, retaile
     assert "Recommended for you" in body
     assert "Jam jar" in body and "Jam Co" in body
     assert "£3.20" in body and "pack of 12" in body
-    assert "91%" in body
+    assert "likely in your next order: 62%" in body
+    assert 'title="Ranking score 3.910, rank 1,' in body
     assert "<summary>Why?</summary>" in body
     assert "You ordered this in 4 of your 9 orders; last on 2 Oct 2026." in body
     assert "You buy it" in body
@@ -89,6 +91,17 @@ def test_the_dashboard_shows_recommended_products_as_cards(shop: Client, retaile
     assert f'name="product" value="{product.pk}"' in body
     assert 'name="src" value="for_you"' in body
     assert f'name="mv" value="{version.pk}"' in body
+
+
+def test_a_card_of_a_version_trained_before_calibration_shows_no_percentage(
+    shop: Client, retailer, version
+) -> None:
+    RecommendationFactory(retailer=retailer, product__name="Jam jar", score=4.2, probability=None)
+
+    body = _dashboard(shop)
+
+    assert "Jam jar" in body
+    assert "likely in your next order" not in body and "rec-score" not in body
 
 
 def test_the_dashboard_says_which_model_version_produced_the_lists(shop: Client, retailer, version) -> None:

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from orders.sources import FORMATS, ColumnMapping, SourceError, TransactionRow, read_transactions
 from recommendations.ml.data import TrainingData, training_data_from_rows
-from recommendations.ml.leaderboard import format_table, leaderboard
+from recommendations.ml.leaderboard import format_calibration, format_table, leaderboard
 from recommendations.training_data import training_data_from_db
 
 
@@ -46,6 +46,7 @@ class Command(BaseCommand):
             f"{board['test_baskets']} test baskets; hybrid weights: {weights}"
         )
         self.stdout.write(format_table(board))
+        self.stdout.write(format_calibration(board))
         if json_out:
             Path(json_out).write_text(json.dumps(board, indent=2, default=str))
             self.stdout.write(f"wrote {json_out}")

@@ -42,9 +42,16 @@ def test_evaluate_writes_one_json_entry_per_model_with_keyed_metrics(tmp_path: P
         assert {"recall@10", "ndcg@10", "hit@10", "completion_hit@1"} <= set(row["metrics"])
         assert row["train_seconds"] >= 0
     assert board["test_baskets"] == 12
+    for surface in ("for_you", "new_for_you"):
+        table = board["calibration"][surface]
+        assert table["pairs"] == sum(row["count"] for row in table["bins"]) > 0
+        assert 0 <= table["ece"] <= 1
+    assert set(board["calibration"]["calibrators"]) == {"for_you", "new_for_you", "popular"}
     printed = (tmp_path / "log.txt").read_text()
     # A table and short lines for people, no dict printed raw.
     assert "hybrid weights: " in printed and "{" not in printed
+    assert '"for_you" probabilities on the test baskets: ECE' in printed
+    assert "| predicted bin | predicted mean | observed rate | count |" in printed
 
 
 def test_evaluate_refuses_a_file_in_the_wrong_format(tmp_path: Path) -> None:

@@ -57,6 +57,18 @@ def test_new_for_excludes_what_the_retailer_bought_and_cold_retailers_get_popula
     assert {"popular"} <= {reason.kind for r in cold for reason in r.reasons}
 
 
+def test_every_list_carries_a_probability_within_0_and_1_except_a_live_basket(
+    hybrid: HybridRecommender,
+) -> None:
+    assert set(hybrid.calibrators) == {"for_you", "new_for_you", "popular"}
+    lists = [hybrid.recommend([1, 2], n=10), hybrid.new_for([1, 2], n=10), hybrid.recommend([12345], n=5)]
+    for recs in lists:
+        assert recs and all(0 <= rec.probability <= 1 for rec in recs)
+    # Each retailer's own three products head its list and come back in nearly every order.
+    assert min(rec.probability for rec in lists[0][:3]) > max(rec.probability for rec in lists[1])
+    assert all(rec.probability is None for rec in hybrid.recommend([1], n=5, baskets=[[11]]))
+
+
 def test_the_saved_hybrid_loads_with_identical_recommendations(
     hybrid: HybridRecommender, tmp_path: Path
 ) -> None:
@@ -64,6 +76,7 @@ def test_the_saved_hybrid_loads_with_identical_recommendations(
     loaded = HybridRecommender.load(tmp_path)
     assert len(digest) == 64
     assert loaded.recommend([1, 2], n=5) == hybrid.recommend([1, 2], n=5)
+    assert loaded.new_for([1, 2], n=5) == hybrid.new_for([1, 2], n=5)
     assert loaded.weights == hybrid.weights
 
 
