@@ -73,7 +73,9 @@ def test_placing_an_order_mails_its_confirmation_to_each_member_who_wants_one(
     assert _run_queued(CONFIRMATION_TASK) == [2]
     assert sorted(message.to[0] for message in mail.outbox) == [colleague.email, buyer.email]
     message = next(message for message in mail.outbox if message.to == [buyer.email])
-    assert message.subject == f"Order #{basket.pk} confirmed: Corner & Co"
+    basket.refresh_from_db()
+    # The retailer's own order number, as the portal shows it.
+    assert message.subject == f"Order #{basket.number} confirmed: Corner & Co"
     # Plain text is not HTML-escaped; the HTML part is.
     assert "Corner & Co placed order" in message.body
     assert "- 12 x Oat milk 1L" in message.body and "£15.00" in message.body

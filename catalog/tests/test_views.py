@@ -144,10 +144,10 @@ def test_the_product_page_pages_through_the_whole_purchase_history_by_rows_per_p
     # 25 rows per page by default: nothing stops at 20 any more, and the second page holds the oldest 8.
     assert _purchase_rows(first) == 25
     assert "1\u201325 of 33" in first
-    assert f"#{orders[0].pk}<" in first and f"#{orders[24].pk}<" in first
+    assert f"#{orders[0].number}<" in first and f"#{orders[24].number}<" in first
     assert "<html" not in rest and "Often bought together" not in rest
     assert _purchase_rows(rest) == 8
-    assert f"#{orders[32].pk}<" in rest and f"#{orders[24].pk}<" not in rest
+    assert f"#{orders[32].number}<" in rest and f"#{orders[24].number}<" not in rest
 
     user.items_per_page = 10
     user.save(update_fields=["items_per_page"])

@@ -281,9 +281,9 @@ def test_the_order_list_shows_as_many_orders_as_the_rows_per_page_setting(
     first = shop.get(reverse("orders:list")).content.decode()
     last = shop.get(reverse("orders:list"), {"page": "2"}, **HTMX).content.decode()
 
-    assert first.count('<td><a href="/orders/') == rows
+    assert first.count('<td class="shop-order-number"><a href="/orders/') == rows
     assert f"Page 1 of 2 · {rows + 2} orders" in first
-    assert last.count('<td><a href="/orders/') == 2
+    assert last.count('<td class="shop-order-number"><a href="/orders/') == 2
 
 
 def test_the_order_list_filters_by_search_and_dates(shop: Client, user) -> None:
