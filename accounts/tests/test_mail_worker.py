@@ -46,6 +46,7 @@ def test_the_worker_mails_the_confirmation_of_an_order_placed_in_the_portal(
 
     files = _wait_for(lambda: list(worker_mail_dir.glob("*.log")), timeout=60, message="the mail file")
     text = files[0].read_text()
+    basket.refresh_from_db()
     assert f"Subject: Order #{basket.number} confirmed" in text
     assert "To: sam@shop.example" in text
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in text
