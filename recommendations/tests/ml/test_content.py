@@ -41,7 +41,7 @@ def _branded_catalogue():
 
 def _similarity(model: ContentModel, a: int, b: int) -> float:
     rows = model.product_rows([a, b])
-    return float((model.item_text[rows[0]] @ model.item_text[rows[1]].T).toarray()[0, 0])
+    return float((model.item_kind[rows[0]] @ model.item_kind[rows[1]].T).toarray()[0, 0])
 
 
 def test_pack_size_counts_and_stop_words_are_not_content_words() -> None:
