@@ -5,7 +5,7 @@ Two representations, because the two jobs want different things:
 - `item_text` ranks products for a retailer: TF-IDF of the words and word pairs of the name (twice), category,
   vendor and description, pack-size tokens dropped. Brand and vendor words stay in: a retailer's loyalty to a
   brand or supplier is a real preference (demo world, validation NDCG@10 of the content model alone: 0.356
-  this way, 0.157 when ranked with the similarity vectors below; docs/evaluation.md).
+  this way, 0.143 when ranked with the similarity vectors below; docs/evaluation.md).
 - `item_kind` says which products are alike, for "similar products", the content reason's anchor and
   diversification: a product is similar to another of its kind, not to its brand's other products.
 
