@@ -133,7 +133,7 @@ DETAIL_EXAMPLE = OpenApiExample(
             {
                 "product": {**_PRODUCT, "id": 19, "name": "Cream hanging heart T-light holder"},
                 "similarity": 0.64,
-                "sentence": "64% match on name, category, vendor and description.",
+                "sentence": "64% match on name, description and category.",
             }
         ],
     },

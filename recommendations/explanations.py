@@ -160,5 +160,10 @@ def reorder_sentence(*, cadence_days: float, days_since_last: int) -> str:
 
 
 def similarity_sentence(*, similarity: float) -> str:
-    """Content similarity is a model score, not a count: the sentence says what it compares, nothing more."""
-    return f"{round(max(0.0, min(1.0, similarity)) * 100)}% match on name, category, vendor and description."
+    """Content similarity is a model score, not a count: the sentence says what it compares, nothing more.
+
+    The content model compares the words of the name and description and the category
+    (recommendations/ml/content.py); the vendor is left out so that one supplier's range does not pass for
+    similar products.
+    """
+    return f"{round(max(0.0, min(1.0, similarity)) * 100)}% match on name, description and category."

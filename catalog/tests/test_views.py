@@ -186,7 +186,7 @@ def test_the_product_page_shows_bought_together_and_similar_with_reasons(shop: C
     assert "In 212 of 1,340 orders with Teapot (Tea cups)." in body
     assert "Retired saucer" not in body
     assert "Tea cosy" in body
-    assert "82% match" in body
+    assert "82% match on name, description and category." in body
     assert 'name="src" value="bought_together"' in body
     assert 'name="src" value="similar"' in body
     shown = set(RecommendationEvent.objects.filter(kind="impression").values_list("surface", "product__name"))

@@ -17,6 +17,9 @@ def make_data(
     segments: dict[int, str] | None = None,
     extra_products: Sequence[int] = (),
     first_seen: dict[int, int] | None = None,
+    categories: dict[int, str] | None = None,
+    descriptions: dict[int, str] | None = None,
+    vendors: dict[int, str] | None = None,
 ) -> TrainingData:
     """`orders`: (retailer, day offset, products); order ids are 1.. in the given order."""
     rows = [
@@ -31,9 +34,9 @@ def make_data(
     products = pd.DataFrame(
         {
             "name": [names.get(p, f"product {p}") for p in product_ids],
-            "description": "",
-            "category": "",
-            "vendor": "",
+            "description": [(descriptions or {}).get(p, "") for p in product_ids],
+            "category": [(categories or {}).get(p, "") for p in product_ids],
+            "vendor": [(vendors or {}).get(p, "") for p in product_ids],
             "price": 1.0,
             "first_seen": [START + pd.Timedelta(days=first_seen.get(p, 0)) for p in product_ids],
         },
