@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db.models import prefetch_related_objects
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
@@ -19,7 +20,7 @@ from catalog.api import IsRetailerMember
 from catalog.selectors import product_for_catalogue
 from orders.selectors import basket_line_count
 from recommendations import explanations, feedback, selectors
-from recommendations.documents import document_for
+from recommendations.documents import document_for, document_lists
 from recommendations.feedback import Event, Kind, Surface
 from recommendations.portal_services import due_items_add
 from recommendations.serializers import (
@@ -55,11 +56,11 @@ _CARD = {
         {
             "kind": "repeat",
             "label": "You buy it",
-            "sentence": "You ordered this in 9 of your 14 orders; last on 2 Nov 2011",
+            "sentence": "You ordered this in 9 of your 14 orders; last ordered 2 Nov, 30 days ago",
             "weight": 0.74,
         }
     ],
-    "sentence": "You ordered this in 9 of your 14 orders; last on 2 Nov 2011.",
+    "sentence": "You ordered this in 9 of your 14 orders; last ordered 2 Nov, 30 days ago.",
     "is_new_arrival": False,
 }
 _DUE = {
@@ -69,11 +70,11 @@ _DUE = {
         {
             "kind": "due",
             "label": "Due",
-            "sentence": "You order this about every 14 days; last order 15 days ago",
+            "sentence": "You order this about every 14 days; last ordered 17 Nov, 15 days ago",
             "weight": 1.0,
         }
     ],
-    "sentence": "You order this about every 14 days; last order 15 days ago.",
+    "sentence": "You order this about every 14 days; last ordered 17 Nov, 15 days ago.",
     "expected_date": "2011-12-01",
     "cadence_days": 14.0,
     "last_ordered": "2011-11-17",
@@ -158,7 +159,7 @@ def _lists(retailer: Retailer, *names: str, limit: int) -> dict[str, Any]:
     answer = {
         "model_version": document["model_version"],
         "generated_at": document["generated_at"],
-        **{name: document[name][:limit] for name in names},
+        **document_lists(document, names=names, limit=limit, today=timezone.localdate()),
     }
     _impressions_record(
         retailer=retailer,
@@ -186,7 +187,7 @@ def recommendation_list(request: Request) -> Response:
     query.is_valid(raise_exception=True)
     kind = query.validated_data.get("kind")
     names = [KINDS[kind]] if kind else list(KINDS.values())
-    # The document's items were made by these serializers when it was built (documents._card_item).
+    # The document's products were made by these serializers when it was built, its sentences by this read.
     return Response(_lists(request.user.retailer, *names, limit=query.validated_data["limit"]))
 
 
