@@ -20,7 +20,6 @@ words for that day (`document_lists`), string work over at most a few hundred re
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from datetime import date
 from typing import Any
 
@@ -108,8 +107,15 @@ def _rendered(item: dict[str, Any], *, names: dict[int, str], today: date) -> di
     """A stored item as the API's item serializers shape it, its sentences counted to `today`."""
     reasons = item[REASONS_FIELD]
     out = {key: value for key, value in item.items() if key != REASONS_FIELD}
-    out["reasons"] = [asdict(line) for line in dashboard.reason_lines(reasons, names=names, today=today)]
-    out["sentence"] = explanations.sentence_for(reasons, product_names=names, today=today)
+    lines = dashboard.reason_lines(reasons, names=names, today=today)
+    out["reasons"] = [
+        {"kind": line.kind, "label": line.label, "sentence": line.sentence, "weight": line.weight}
+        for line in lines
+    ]
+    # Each reason is put into words once: the item's sentence is made of the lines' own.
+    out["sentence"] = explanations.strongest_sentence(
+        [(line.kind, line.weight, line.sentence) for line in lines]
+    )
     if "last_ordered" in item:
         out["days_since_last"] = explanations.days_since(
             date.fromisoformat(item["last_ordered"]), today=today

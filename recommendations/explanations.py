@@ -6,7 +6,7 @@ never ages: "15 days ago" is counted from `today`, the day the page or the API a
 is true on the day it is read and the same fact reads the same on every surface.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -147,14 +147,29 @@ def reason_sentence(reason: Reason, *, product_names: Names, today: date) -> str
 
 def sentence_for(reasons: list[Reason], *, product_names: Names, today: date) -> str:
     """The strongest reason's sentence, followed by the second one's when the first does not dominate."""
-    if not reasons:
+    return strongest_sentence(
+        [
+            (
+                reason["kind"],
+                reason["weight"],
+                reason_sentence(reason, product_names=product_names, today=today),
+            )
+            for reason in reasons[:2]
+        ]
+    )
+
+
+def strongest_sentence(parts: Sequence[tuple[str, float, str]]) -> str:
+    """`sentence_for` from reasons already put into words, strongest first: (kind, weight, sentence)."""
+    if not parts:
         return ""
-    parts = [reason_sentence(reasons[0], product_names=product_names, today=today)]
-    if len(reasons) > 1 and reasons[0]["weight"] < 1 - SECOND_REASON_MIN_WEIGHT:
-        second = reasons[1]
-        if second["weight"] >= SECOND_REASON_MIN_WEIGHT and second["kind"] != reasons[0]["kind"]:
-            parts.append(reason_sentence(second, product_names=product_names, today=today))
-    return ". ".join(parts) + "."
+    first_kind, first_weight, first = parts[0]
+    sentences = [first]
+    if len(parts) > 1 and first_weight < 1 - SECOND_REASON_MIN_WEIGHT:
+        second_kind, second_weight, second = parts[1]
+        if second_weight >= SECOND_REASON_MIN_WEIGHT and second_kind != first_kind:
+            sentences.append(second)
+    return ". ".join(sentences) + "."
 
 
 def association_sentence(*, product_name: str, together: int, product_orders: int, lift: float) -> str:
