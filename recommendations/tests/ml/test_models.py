@@ -156,6 +156,23 @@ def test_a_saved_model_loads_with_identical_scores(model, tmp_path: Path) -> Non
     )
 
 
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
+def test_no_model_cites_a_product_as_the_reason_for_itself(model) -> None:
+    model.fit(SHOP)
+    no_basket = np.array([], dtype=int)
+    rows = model.retailer_rows([1, 2, 3, 4])
+
+    cited = [
+        (int(row), item, facts["anchor"])
+        for row in rows
+        for item in range(len(model.product_ids))
+        if (facts := model.explain(int(row), item, no_basket)) and "anchor" in facts
+    ]
+
+    # Retailers' histories contain the products being explained: the anchor is always another product.
+    assert all(anchor != int(model.product_ids[item]) for _, item, anchor in cited)
+
+
 def test_loading_refuses_a_modified_bundle(tmp_path: Path) -> None:
     RepeatModel().fit(SHOP).save(tmp_path)
     with open(tmp_path / "arrays.npz", "ab") as handle:
