@@ -80,6 +80,8 @@ class DueItem:
     prediction: ReorderPrediction
     basket_quantity: int
     explanation: str
+    # "7 Nov, 15 days ago", worded as in the sentences.
+    last_ordered_text: str
 
     @property
     def product(self) -> Product:
@@ -296,6 +298,7 @@ def due_item(row: ReorderPrediction, *, basket_quantity: int, today: date) -> Du
         explanation=explanations.reorder_sentence(
             cadence_days=row.cadence_days, last_ordered=row.last_ordered, today=today
         ),
+        last_ordered_text=explanations.day_and_age(row.last_ordered, today=today),
     )
 
 

@@ -45,14 +45,17 @@ def days_since(day: date, *, today: date) -> int:
     return max((today - day).days, 0)
 
 
-def _last_ordered(iso: str, today: date) -> str:
-    """ "last ordered 7 Nov, 15 days ago": the date as stored, its age counted to `today`. The year is shown
-    only when it is not this year's."""
-    day = date.fromisoformat(str(iso)[:10])
+def day_and_age(day: date, *, today: date) -> str:
+    """ "7 Nov, 15 days ago": the date as stored, its age counted to `today`. The year is shown only when it
+    is not this year's."""
     when = f"{day.day} {day:%b}" if day.year == today.year else f"{day.day} {day:%b %Y}"
     age = days_since(day, today=today)
     ago = "today" if age == 0 else f"{_plural(age, 'day')} ago"
-    return f"last ordered {when}, {ago}"
+    return f"{when}, {ago}"
+
+
+def _last_ordered(iso: str, today: date) -> str:
+    return f"last ordered {day_and_age(date.fromisoformat(str(iso)[:10]), today=today)}"
 
 
 def _count(value: Any) -> str:

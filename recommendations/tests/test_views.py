@@ -120,8 +120,9 @@ def test_a_product_due_and_recommended_states_its_last_order_in_the_same_words_i
     body = _dashboard(shop)
 
     sentence = f"You order this about every 18 days; last ordered {_day(due.last_ordered)}, 15 days ago."
-    # Once under "Why?" of the card, once in the due item.
+    # Once under "Why?" of the card, once in the due item, whose facts say the same.
     assert body.count(sentence) == 2
+    assert f"<dd>{_day(due.last_ordered)}, 15 days ago</dd>" in body
 
 
 def test_a_reason_citing_the_product_itself_is_not_shown_and_the_next_one_is(
