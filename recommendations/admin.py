@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_POST
@@ -21,6 +22,7 @@ from accounts.models import Retailer
 from recommendations import (
     admin_feedback,  # noqa: F401  (registers RecommendationEvent)
     admin_outbox,  # noqa: F401  (registers TaskOutbox)
+    dashboard,
     reporting,
     selectors,
     services,
@@ -247,13 +249,23 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "retailers": Retailer.objects.order_by("name").only("id", "name")[:500],
         }
         if retailer and version:
-            context["for_you"] = selectors.recommendations_for(
-                retailer=retailer, surface=Surface.FOR_YOU, limit=20, version=version
+            # As the retailer's dashboard shows them, sentences counted to today.
+            today = timezone.localdate()
+            lists = dashboard.lists_from_rows(
+                version=version,
+                for_you=selectors.recommendations_for(
+                    retailer=retailer, surface=Surface.FOR_YOU, limit=20, version=version
+                ),
+                new_for_you=selectors.recommendations_for(
+                    retailer=retailer, surface=Surface.NEW_FOR_YOU, limit=40, version=version
+                ),
+                due=selectors.reorders_due_for(retailer=retailer, limit=20, version=version),
+                new_for_you_limit=20,
+                today=today,
             )
-            context["new_for_you"] = selectors.recommendations_for(
-                retailer=retailer, surface=Surface.NEW_FOR_YOU, limit=20, version=version
-            )
-            context["due"] = selectors.reorders_due_for(retailer=retailer, limit=20, version=version)
+            context["for_you"] = lists.for_you
+            context["new_for_you"] = lists.new_for_you
+            context["due"] = [dashboard.due_item(row, basket_quantity=0, today=today) for row in lists.due]
         return TemplateResponse(request, "recommendations/admin/preview.html", context)
 
 

@@ -20,7 +20,7 @@ from catalog.api import IsRetailerMember
 from catalog.selectors import product_for_catalogue
 from orders.selectors import basket_line_count
 from recommendations import cold_start, dashboard, explanations, feedback, selectors
-from recommendations.documents import card_item, document_for
+from recommendations.documents import NAMES_FIELD, card_item, document_for, document_lists
 from recommendations.feedback import Event, Kind, Surface
 from recommendations.portal_services import due_items_add
 from recommendations.serializers import (
@@ -57,11 +57,11 @@ _CARD = {
         {
             "kind": "repeat",
             "label": "You buy it",
-            "sentence": "You ordered this in 9 of your 14 orders; last on 2 Nov 2011",
+            "sentence": "You ordered this in 9 of your 14 orders; last ordered 2 Nov, 30 days ago",
             "weight": 0.74,
         }
     ],
-    "sentence": "You ordered this in 9 of your 14 orders; last on 2 Nov 2011.",
+    "sentence": "You ordered this in 9 of your 14 orders; last ordered 2 Nov, 30 days ago.",
     "is_new_arrival": False,
 }
 _DUE = {
@@ -72,11 +72,11 @@ _DUE = {
         {
             "kind": "due",
             "label": "Due",
-            "sentence": "You order this about every 14 days; last order 15 days ago",
+            "sentence": "You order this about every 14 days; last ordered 17 Nov, 15 days ago",
             "weight": 1.0,
         }
     ],
-    "sentence": "You order this about every 14 days; last order 15 days ago.",
+    "sentence": "You order this about every 14 days; last ordered 17 Nov, 15 days ago.",
     "expected_date": "2011-12-01",
     "cadence_days": 14.0,
     "last_ordered": "2011-11-17",
@@ -155,13 +155,18 @@ def _cold_start_document(retailer: Retailer, *names: str, limit: int) -> dict[st
     picks = cold_start.cold_start_picks(retailer=retailer, limit=limit)
     lists = {"for_you": picks.popular[:limit], "new_for_you": picks.new_arrivals, "due": []}
     surfaces = {"for_you": Surface.FOR_YOU, "new_for_you": Surface.NEW_FOR_YOU, "due": Surface.DUE}
-    items = {
-        name: [
-            card_item(card)
-            for card in dashboard.pick_cards(lists[name], surface=surfaces[name], quantities={})
-        ]
-        for name in names
+    # Shaped as a stored document (the cold-start reasons quote no product), put into words as one is.
+    document = {
+        NAMES_FIELD: {},
+        **{
+            name: [
+                card_item(card)
+                for card in dashboard.pick_cards(lists[name], surface=surfaces[name], quantities={})
+            ]
+            for name in names
+        },
     }
+    items = document_lists(document, names=names, limit=limit, today=timezone.localdate())
     return {"model_version": None, "generated_at": timezone.now().isoformat(), **items}
 
 
@@ -175,7 +180,7 @@ def _lists(retailer: Retailer, *names: str, limit: int) -> dict[str, Any]:
         answer = {
             "model_version": document["model_version"],
             "generated_at": document["generated_at"],
-            **{name: document[name][:limit] for name in names},
+            **document_lists(document, names=names, limit=limit, today=timezone.localdate()),
         }
     _impressions_record(
         retailer=retailer,
@@ -205,7 +210,7 @@ def recommendation_list(request: Request) -> Response:
     query.is_valid(raise_exception=True)
     kind = query.validated_data.get("kind")
     names = [KINDS[kind]] if kind else list(KINDS.values())
-    # The document's items were made by these serializers when it was built (documents.card_item).
+    # The document's products were made by these serializers when it was built, its sentences by this read.
     return Response(_lists(request.user.retailer, *names, limit=query.validated_data["limit"]))
 
 

@@ -6,7 +6,7 @@ and the summary is three small aggregates.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, DecimalField, F, Q, Subquery, Sum
@@ -49,8 +49,11 @@ class ReasonLine:
     weight: float
 
     @property
-    def weight_percent(self) -> int:
-        return round(max(0.0, min(1.0, self.weight)) * 100)
+    def weight_step(self) -> int:
+        """The weight in 5% steps, naming the bar's width class (static CSS: the CSP forbids inline styles).
+        A reason that weighs anything is drawn at least one step wide."""
+        step = round(max(0.0, min(1.0, self.weight)) * 20) * 5
+        return max(step, 5) if self.weight > 0 else 0
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class Card:
     reasons: list[ReasonLine]
     is_new_arrival: bool
     basket_quantity: int
+    # The row's reasons the sentences are made from (none citing the product itself), kept as stored.
+    stored_reasons: list[dict] = field(default_factory=list)
 
     @property
     def probability_percent(self) -> int | None:
@@ -77,6 +82,9 @@ class Card:
 class DueItem:
     prediction: ReorderPrediction
     basket_quantity: int
+    explanation: str
+    # "7 Nov, 15 days ago", worded as in the sentences.
+    last_ordered_text: str
 
     @property
     def product(self) -> Product:
@@ -225,13 +233,13 @@ def is_new_arrival(product: Product, reasons: list[dict], *, reference: datetime
     return product.created_at >= reference - timedelta(days=NEW_ARRIVAL_DAYS)
 
 
-def reason_lines(reasons: list[dict], *, names: dict[int, str]) -> list[ReasonLine]:
+def reason_lines(reasons: list[dict], *, names: dict[int, str], today: date) -> list[ReasonLine]:
     """Stored reasons as labelled sentences; kinds this portal cannot put into words are left out."""
     return [
         ReasonLine(
             kind=reason["kind"],
             label=REASON_LABELS.get(reason["kind"], reason["kind"].replace("_", " ").capitalize()),
-            sentence=explanations.reason_sentence(reason, product_names=names),
+            sentence=explanations.reason_sentence(reason, product_names=names, today=today),
             weight=float(reason.get("weight", 0.0)),
         )
         for reason in reasons
@@ -240,10 +248,16 @@ def reason_lines(reasons: list[dict], *, names: dict[int, str]) -> list[ReasonLi
 
 
 def _cards(
-    rows: list[Recommendation], *, names: dict[int, str], quantities: dict[int, int], reference: datetime
+    rows: list[Recommendation],
+    *,
+    names: dict[int, str],
+    quantities: dict[int, int],
+    reference: datetime,
+    today: date,
 ) -> list[Card]:
     cards = []
     for row in rows:
+        reasons = explanations.citable(row.reasons, product_id=row.product_id)
         cards.append(
             Card(
                 surface=row.surface,
@@ -251,10 +265,11 @@ def _cards(
                 rank=row.rank,
                 score=row.score,
                 probability=row.probability,
-                explanation=row.explanation,
-                reasons=reason_lines(row.reasons, names=names),
+                explanation=explanations.sentence_for(reasons, product_names=names, today=today),
+                reasons=reason_lines(reasons, names=names, today=today),
                 is_new_arrival=is_new_arrival(row.product, row.reasons, reference=reference),
                 basket_quantity=quantities.get(row.product_id, 0),
+                stored_reasons=reasons,
             )
         )
     return cards
@@ -267,6 +282,8 @@ class Lists:
     for_you: list[Card]
     new_for_you: list[Card]
     due: list[ReorderPrediction]
+    # The product names the reasons quote, by id.
+    names: dict[int, str]
 
 
 def lists_from_rows(
@@ -276,6 +293,7 @@ def lists_from_rows(
     new_for_you: list[Recommendation],
     due: list[ReorderPrediction],
     new_for_you_limit: int,
+    today: date,
     quantities: dict[int, int] | None = None,
 ) -> Lists:
     """The shown lists from the version's rows (ranked, read with their products): one query for the
@@ -297,14 +315,27 @@ def lists_from_rows(
     names = dict(Product.objects.filter(pk__in=anchors).values_list("pk", "name")) if anchors else {}
     reference = version.data_cutoff or timezone.now()
     return Lists(
-        for_you=_cards(for_you, names=names, quantities=quantities, reference=reference),
-        new_for_you=_cards(new_for_you, names=names, quantities=quantities, reference=reference),
+        for_you=_cards(for_you, names=names, quantities=quantities, reference=reference, today=today),
+        new_for_you=_cards(new_for_you, names=names, quantities=quantities, reference=reference, today=today),
         due=[row for row in due if row.product.is_active],
+        names=names,
+    )
+
+
+def due_item(row: ReorderPrediction, *, basket_quantity: int, today: date) -> DueItem:
+    return DueItem(
+        prediction=row,
+        basket_quantity=basket_quantity,
+        explanation=explanations.reorder_sentence(
+            cadence_days=row.cadence_days, last_ordered=row.last_ordered, today=today
+        ),
+        last_ordered_text=explanations.day_and_age(row.last_ordered, today=today),
     )
 
 
 def pick_cards(picks: list[cold_start.Pick], *, surface: str, quantities: dict[int, int]) -> list[Card]:
     """Cold-start picks as cards; their reasons quote counts, never another product, so no names are read."""
+    today = timezone.localdate()
     return [
         Card(
             surface=surface,
@@ -313,10 +344,11 @@ def pick_cards(picks: list[cold_start.Pick], *, surface: str, quantities: dict[i
             score=pick.score,
             # No model, so no calibrated chance: the card shows no badge.
             probability=None,
-            explanation=explanations.sentence_for(pick.reasons, product_names={}),
-            reasons=reason_lines(pick.reasons, names={}),
+            explanation=explanations.sentence_for(pick.reasons, product_names={}, today=today),
+            reasons=reason_lines(pick.reasons, names={}, today=today),
             is_new_arrival=pick.reasons[0]["kind"] == "new_arrival",
             basket_quantity=quantities.get(pick.product.pk, 0),
+            stored_reasons=pick.reasons,
         )
         for rank, pick in enumerate(picks, start=1)
     ]
@@ -344,6 +376,8 @@ def dashboard_for(*, retailer: Retailer) -> Dashboard:
             cold_start=cold_start_for(retailer=retailer, quantities=summary.basket.quantities),
         )
     quantities = summary.basket.quantities
+    # One day for the whole page: every "days ago" on it is counted to the same date.
+    today = timezone.localdate()
     lists = lists_from_rows(
         version=version,
         for_you=selectors.recommendations_for(
@@ -357,6 +391,7 @@ def dashboard_for(*, retailer: Retailer) -> Dashboard:
         ),
         due=selectors.reorders_due_for(retailer=retailer, limit=DUE_LIMIT, version=version),
         new_for_you_limit=NEW_FOR_YOU_LIMIT,
+        today=today,
         quantities=quantities,
     )
     return Dashboard(
@@ -364,5 +399,7 @@ def dashboard_for(*, retailer: Retailer) -> Dashboard:
         summary=summary,
         for_you=lists.for_you,
         new_for_you=lists.new_for_you,
-        due=[DueItem(prediction=row, basket_quantity=quantities.get(row.product_id, 0)) for row in lists.due],
+        due=[
+            due_item(row, basket_quantity=quantities.get(row.product_id, 0), today=today) for row in lists.due
+        ],
     )

@@ -11,11 +11,16 @@ Products in a document go stale when the catalogue changes (a price, a discontin
 carries the catalogue stamp it was built under, a token in the cache bumped after any product, category or
 vendor change (and after an import); the stamp is read with the document in the same round trip, and a
 document of another stamp is rebuilt.
+
+A document holds each item's structured reasons (dates and counts) and the product names they quote, never a
+sentence: "last ordered 7 Nov, 15 days ago" depends on the day it is read, so each read puts the reasons into
+words for that day (`document_lists`), string work over at most a few hundred reasons and no query.
 """
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 from django.core.cache import cache
@@ -25,7 +30,8 @@ from django.utils import timezone
 
 from accounts.models import Retailer
 from catalog.models import Category, Product
-from recommendations import dashboard
+from catalog.serializers import ProductSerializer
+from recommendations import dashboard, explanations
 from recommendations.models import (
     ModelVersion,
     Recommendation,
@@ -33,7 +39,7 @@ from recommendations.models import (
     ReorderPrediction,
     Surface,
 )
-from recommendations.serializers import DOCUMENT_LIMIT, DueItemSerializer, RecommendationItemSerializer
+from recommendations.serializers import DOCUMENT_LIMIT
 from vendors.models import Vendor
 
 logger = logging.getLogger(__name__)
@@ -44,10 +50,15 @@ CACHE_SECONDS = 24 * 60 * 60
 # Inside the body, never shown by the API serializers: the catalogue stamp the products were read under.
 STAMP_FIELD = "catalogue_stamp"
 PRODUCT_JOINS = ("product__vendor", "product__category")
+# Inside the body and each item, never shown as they are: the product names the reasons quote, and an item's
+# reasons, put into words by each read.
+NAMES_FIELD = "names"
+REASONS_FIELD = "stored_reasons"
 
 
 def cache_key(*, version_id: int, retailer_id: int) -> str:
-    return f"recdoc:v{version_id}:r{retailer_id}"
+    # "recdoc2": documents made before sentences were rendered on read hold no reasons to render.
+    return f"recdoc2:v{version_id}:r{retailer_id}"
 
 
 def _cache_call(operation: Callable[[], Any], *, what: str) -> tuple[bool, Any]:
@@ -64,45 +75,65 @@ def _cache_call(operation: Callable[[], Any], *, what: str) -> tuple[bool, Any]:
 
 
 def card_item(card: dashboard.Card) -> dict[str, Any]:
-    # Made by the API's serializer once, here: a read hands the stored items out as they are.
-    return RecommendationItemSerializer().to_representation(
-        {
-            "rank": card.rank,
-            "product": card.product,
-            "score": card.score,
-            "probability": card.probability,
-            "reasons": card.reasons,
-            "sentence": card.explanation,
-            "is_new_arrival": card.is_new_arrival,
-        }
-    )
+    # The product is made by the API's serializer once, here; the sentences by each read (`_rendered`).
+    return {
+        "rank": card.rank,
+        "product": dict(ProductSerializer(card.product).data),
+        "score": float(card.score),
+        "probability": card.probability,
+        REASONS_FIELD: card.stored_reasons,
+        "is_new_arrival": card.is_new_arrival,
+    }
 
 
 def _due_item(rank: int, row: ReorderPrediction, *, version: ModelVersion) -> dict[str, Any]:
     # A prediction stores its numbers, not a reason: the reason is restated from them with the same wording.
-    reason = {
-        "kind": "due",
-        "weight": 1.0,
-        "facts": {"cadence_days": row.cadence_days, "days_since_last": row.days_since_last},
-    }
+    reason = explanations.due_reason(cadence_days=row.cadence_days, last_ordered=row.last_ordered)
     reference = version.data_cutoff or timezone.now()
-    return DueItemSerializer().to_representation(
-        {
-            "rank": rank,
-            "product": row.product,
-            "score": row.confidence,
-            "probability": None,
-            "reasons": dashboard.reason_lines([reason], names={}),
-            "sentence": row.explanation,
-            "is_new_arrival": dashboard.is_new_arrival(row.product, [], reference=reference),
-            "expected_date": row.expected_date,
-            "cadence_days": row.cadence_days,
-            "last_ordered": row.last_ordered,
-            "days_since_last": row.days_since_last,
-            "confidence": row.confidence,
-            "suggested_quantity": row.suggested_quantity,
-        }
+    return {
+        "rank": rank,
+        "product": dict(ProductSerializer(row.product).data),
+        "score": float(row.confidence),
+        "probability": None,
+        REASONS_FIELD: [reason],
+        "is_new_arrival": dashboard.is_new_arrival(row.product, [], reference=reference),
+        "expected_date": row.expected_date.isoformat(),
+        "cadence_days": float(row.cadence_days),
+        "last_ordered": row.last_ordered.isoformat(),
+        "confidence": float(row.confidence),
+        "suggested_quantity": row.suggested_quantity,
+    }
+
+
+def _rendered(item: dict[str, Any], *, names: dict[int, str], today: date) -> dict[str, Any]:
+    """A stored item as the API's item serializers shape it, its sentences counted to `today`."""
+    reasons = item[REASONS_FIELD]
+    out = {key: value for key, value in item.items() if key != REASONS_FIELD}
+    lines = dashboard.reason_lines(reasons, names=names, today=today)
+    out["reasons"] = [
+        {"kind": line.kind, "label": line.label, "sentence": line.sentence, "weight": line.weight}
+        for line in lines
+    ]
+    # Each reason is put into words once: the item's sentence is made of the lines' own.
+    out["sentence"] = explanations.strongest_sentence(
+        [(line.kind, line.weight, line.sentence) for line in lines]
     )
+    if "last_ordered" in item:
+        out["days_since_last"] = explanations.days_since(
+            date.fromisoformat(item["last_ordered"]), today=today
+        )
+    return out
+
+
+def document_lists(
+    document: dict[str, Any], *, names: Sequence[str], limit: int, today: date
+) -> dict[str, list[dict[str, Any]]]:
+    """The named lists of a document, `limit` long, put into words for `today`: no query."""
+    quoted = {int(product_id): name for product_id, name in document[NAMES_FIELD].items()}
+    return {
+        name: [_rendered(item, names=quoted, today=today) for item in document[name][:limit]]
+        for name in names
+    }
 
 
 def document_build(*, retailer_id: int, version: ModelVersion, stamp: str | None) -> dict[str, Any]:
@@ -132,6 +163,8 @@ def document_build(*, retailer_id: int, version: ModelVersion, stamp: str | None
         new_for_you=[row for row in rows if row.surface == Surface.NEW_FOR_YOU],
         due=due,
         new_for_you_limit=DOCUMENT_LIMIT,
+        # Only the cards' reasons are kept (`_card_item`): each read puts them into words for its own day.
+        today=timezone.localdate(),
     )
     return {
         "model_version": version.pk,
@@ -142,6 +175,8 @@ def document_build(*, retailer_id: int, version: ModelVersion, stamp: str | None
             for rank, row in enumerate(lists.due[:DOCUMENT_LIMIT], start=1)
         ],
         "new_for_you": [card_item(card) for card in lists.new_for_you],
+        # JSON keys are strings: ids are restored by the read.
+        NAMES_FIELD: {str(product_id): name for product_id, name in lists.names.items()},
         STAMP_FIELD: stamp,
     }
 

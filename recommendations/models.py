@@ -193,9 +193,9 @@ class Recommendation(VersionRow):
     # P(the retailer orders the product in its next order), calibrated on the validation baskets; null for
     # rows of a version trained before calibration existed.
     probability = models.FloatField(null=True, blank=True)
-    # [{"kind", "weight", "facts"}, ...] strongest first; `explanation` is built from these only.
+    # [{"kind", "weight", "facts"}, ...] strongest first. Facts hold dates and counts, never ages: the
+    # sentence is made from them when it is read (recommendations/explanations.py), so it is true that day.
     reasons = models.JSONField(default=list)
-    explanation = models.TextField()
 
     class Meta:
         ordering = ["rank"]
@@ -219,11 +219,10 @@ class ReorderPrediction(VersionRow):
     expected_date = models.DateField()
     confidence = models.FloatField()
     cadence_days = models.FloatField()
+    # The sentence and "days since" are counted from `last_ordered` on the day they are read.
     last_ordered = models.DateField()
-    days_since_last = models.IntegerField()
     suggested_quantity = models.PositiveIntegerField()
     times_ordered = models.PositiveIntegerField()
-    explanation = models.TextField()
 
     class Meta:
         ordering = ["expected_date", "-confidence"]

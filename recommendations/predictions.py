@@ -218,6 +218,7 @@ def next_item_predict(
     products.update(_products(candidate_ids, cached))
 
     names = {pid: data["name"] for pid, data in products.items()}
+    today = timezone.localdate()
     results: list[NextItem] = []
     for association, score in completion_ranking(
         basket=in_basket, associations=associations, vectors=vectors
@@ -231,8 +232,8 @@ def next_item_predict(
                 rank=len(results) + 1,
                 product=product,
                 score=score,
-                reasons=reason_lines(reasons, names=names),
-                sentence=explanations.sentence_for(reasons, product_names=names),
+                reasons=reason_lines(reasons, names=names, today=today),
+                sentence=explanations.sentence_for(reasons, product_names=names, today=today),
             )
         )
         if len(results) == limit:

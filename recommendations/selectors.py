@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.models import Retailer
 from catalog.models import Product
@@ -230,7 +231,9 @@ def basket_completion(
                 score=score,
                 reasons=[reason],
                 explanation=explanations.sentence_for(
-                    [reason], product_names={association.product_id: association.product.name}
+                    [reason],
+                    product_names={association.product_id: association.product.name},
+                    today=timezone.localdate(),
                 ),
             )
         )

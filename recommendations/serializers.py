@@ -43,7 +43,7 @@ class DueItemSerializer(RecommendationItemSerializer):
     expected_date = serializers.DateField()
     cadence_days = serializers.FloatField()
     last_ordered = serializers.DateField()
-    days_since_last = serializers.IntegerField()
+    days_since_last = serializers.IntegerField(help_text="Days from `last_ordered` to the day of the answer.")
     confidence = serializers.FloatField()
     suggested_quantity = serializers.IntegerField(min_value=1)
 

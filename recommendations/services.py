@@ -576,13 +576,13 @@ def _delete_version_rows(version: ModelVersion, *, retailer_ids: Sequence[int] |
 
 
 def _recommendation_rows(
-    version_id: int, recommendations: Iterable[Any], surface: str, names: dict[int, str], known: set[int]
+    version_id: int, recommendations: Iterable[Any], surface: str, known: set[int]
 ) -> Iterator[tuple]:
+    # Only the reasons are stored: their sentences are made when they are read, counted to that day.
     for rec in recommendations:
         if rec.product not in known:
             continue
         reasons = [explanations.reason_to_dict(reason) for reason in rec.reasons]
-        sentence = explanations.sentence_for(reasons, product_names=names)
         yield (
             version_id,
             rec.retailer,
@@ -592,7 +592,6 @@ def _recommendation_rows(
             float(rec.score),
             rec.probability,
             json.dumps(reasons),
-            sentence,
         )
 
 
@@ -605,7 +604,6 @@ RECOMMENDATION_COLUMNS = [
     "score",
     "probability",
     "reasons",
-    "explanation",
 ]
 REORDER_COLUMNS = [
     "model_version_id",
@@ -615,10 +613,8 @@ REORDER_COLUMNS = [
     "confidence",
     "cadence_days",
     "last_ordered",
-    "days_since_last",
     "suggested_quantity",
     "times_ordered",
-    "explanation",
 ]
 
 
@@ -628,9 +624,6 @@ def _reorder_rows(version_id: int, predictions: Iterable[Any], known: set[int]) 
         if due.product not in known or per_retailer.get(due.retailer, 0) >= DUE_COUNT:
             continue
         per_retailer[due.retailer] = per_retailer.get(due.retailer, 0) + 1
-        sentence = explanations.reorder_sentence(
-            cadence_days=due.cadence_days, days_since_last=due.days_since_last
-        )
         yield (
             version_id,
             due.retailer,
@@ -639,10 +632,8 @@ def _reorder_rows(version_id: int, predictions: Iterable[Any], known: set[int]) 
             float(due.confidence),
             float(due.cadence_days),
             due.last_ordered,
-            int(due.days_since_last),
             int(due.suggested_quantity),
             int(due.times_ordered),
-            sentence,
         )
 
 
@@ -653,9 +644,7 @@ def _retailer_surfaces(
     recommended = model.recommend(retailer_ids, n=FOR_YOU_COUNT)
     new = model.new_for(retailer_ids, n=NEW_FOR_YOU_COUNT)
     due = model.due(retailer_ids, as_of=as_of)
-    return _write_retailer_rows(
-        version_id=version.pk, recommended=recommended, new=new, due=due, names=names, known=known
-    )
+    return _write_retailer_rows(version_id=version.pk, recommended=recommended, new=new, due=due, known=known)
 
 
 def _write_retailer_rows(
@@ -664,19 +653,18 @@ def _write_retailer_rows(
     recommended: Iterable[Any],
     new: Iterable[Any],
     due: Iterable[Any],
-    names: dict[int, str],
     known: set[int],
 ) -> dict[str, int]:
     return {
         "for_you": _copy_rows(
             Recommendation,
             RECOMMENDATION_COLUMNS,
-            _recommendation_rows(version_id, recommended, Surface.FOR_YOU, names, known),
+            _recommendation_rows(version_id, recommended, Surface.FOR_YOU, known),
         ),
         "new_for_you": _copy_rows(
             Recommendation,
             RECOMMENDATION_COLUMNS,
-            _recommendation_rows(version_id, new, Surface.NEW_FOR_YOU, names, known),
+            _recommendation_rows(version_id, new, Surface.NEW_FOR_YOU, known),
         ),
         "due": _copy_rows(ReorderPrediction, REORDER_COLUMNS, _reorder_rows(version_id, due, known)),
     }
@@ -936,7 +924,7 @@ def _retailer_repeat_model(*, model: Any, retailer_id: int) -> Any:
     return RepeatModel(**model.params.get("repeat", {})).fit(own)
 
 
-def _with_current_history(recommendation: Any, repeat: Any, *, as_of: date) -> Any:
+def _with_current_history(recommendation: Any, repeat: Any) -> Any:
     """Repeat and due reasons restated from the retailer's orders as they are now, so a sentence never
     quotes a count or a last-order date that a newer order has made false."""
     row = int(repeat.retailer_rows([recommendation.retailer])[0])
@@ -944,7 +932,7 @@ def _with_current_history(recommendation: Any, repeat: Any, *, as_of: date) -> A
     reasons = []
     for reason in recommendation.reasons:
         if reason.kind in ("repeat", "due"):
-            current = repeat.reason(row, int(items[0]), as_of=as_of) if row >= 0 and len(items) else None
+            current = repeat.reason(row, int(items[0])) if row >= 0 and len(items) else None
             if current is None:
                 continue
             reason = replace(reason, kind=current[0], facts=current[1])
@@ -969,13 +957,12 @@ def retailer_refresh(*, retailer_id: int) -> dict[str, int]:
     ordered_since = set(
         placed.filter(placed_at__gt=version.data_cutoff).values_list("lines__product_id", flat=True)
     )
-    names = _product_names()
-    known = set(names)
+    known = set(_product_names())
     repeat = _retailer_repeat_model(model=model, retailer_id=retailer_id)
     candidates = model.recommend([retailer_id], n=FOR_YOU_COUNT + len(ordered_since))
     recommended = [rec for rec in candidates if rec.product not in ordered_since][:FOR_YOU_COUNT]
     recommended = [
-        _with_current_history(_with_rank(rec, rank), repeat, as_of=as_of) if repeat else _with_rank(rec, rank)
+        _with_current_history(_with_rank(rec, rank), repeat) if repeat else _with_rank(rec, rank)
         for rank, rec in enumerate(recommended, start=1)
     ]
     candidates = model.new_for([retailer_id], n=NEW_FOR_YOU_COUNT + len(ordered_since))
@@ -992,7 +979,7 @@ def retailer_refresh(*, retailer_id: int) -> dict[str, int]:
             return {}
         _delete_version_rows(version, retailer_ids=[retailer_id])
         counts = _write_retailer_rows(
-            version_id=version.pk, recommended=recommended, new=new, due=due, names=names, known=known
+            version_id=version.pk, recommended=recommended, new=new, due=due, known=known
         )
         documents.document_rebuild(retailer_id=retailer_id, version=version)
         return counts

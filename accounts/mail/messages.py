@@ -13,6 +13,7 @@ from accounts.mail.selectors import DIGEST_HORIZON_DAYS
 from accounts.mail.unsubscribe import unsubscribe_token
 from accounts.models import EmailDelivery, User
 from orders.models import Order
+from recommendations import dashboard
 from recommendations.models import ReorderPrediction
 
 
@@ -68,7 +69,8 @@ def reorder_digest_message(
         template="reorder_digest",
         context={
             "retailer": user.retailer,
-            "items": items,
+            # The dashboard's due items: the same sentence, counted to the same day, as its "Why?" shows.
+            "items": [dashboard.due_item(row, basket_quantity=0, today=today) for row in items],
             "overdue": sum(1 for item in items if item.expected_date <= today),
             "today": today,
             "until": today + timedelta(days=DIGEST_HORIZON_DAYS),

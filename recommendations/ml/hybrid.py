@@ -438,7 +438,8 @@ class HybridRecommender:
             else:
                 facts = model.explain(row, item, basket)
                 reason = None if facts is None else (model.kind, facts)
-            if reason is not None:
+            # A member citing the product itself as its own anchor proves nothing: its evidence is left out.
+            if reason is not None and reason[1].get("anchor") != int(self.product_ids[item]):
                 evidence.append((reason[0], contribution, reason[1]))
         total = sum(c for _, c, _ in evidence)
         evidence.sort(key=lambda e: -e[1])

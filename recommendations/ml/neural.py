@@ -237,6 +237,8 @@ class NeuralModel(Recommender):
         history = [np.asarray(b) for b in self.recent_items.get(str(int(row)), [])] if row >= 0 else []
         items, _ = encode(history, basket)
         present = items[items > 0] - 1
+        # The product itself in the recent orders would be cited as the reason for suggesting it.
+        present = present[present != item]
         if not len(present):
             return None
         weights = self.numpy_weights()

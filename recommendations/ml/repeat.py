@@ -84,7 +84,6 @@ class RepeatModel(Recommender):
         self.next_order_day = (
             self.last_order_day + typical.reindex(range(view.n_retailers)).fillna(30).to_numpy()
         )
-        self.cutoff_day = float((view.cutoff.to_datetime64() - np.datetime64("1970-01-01")) / _DAY)
 
     def _due(self, rows: np.ndarray, as_of_day: np.ndarray) -> np.ndarray:
         """0..1 closeness of `as_of` to each product's expected reorder day."""
@@ -109,25 +108,18 @@ class RepeatModel(Recommender):
             "last_ordered": iso_day(self.last_day[row, item]),
         }
         if self.cadence[row, item] > 0:
-            facts |= {
-                "cadence_days": round(float(self.cadence[row, item]), 1),
-                "days_since_last": int(self.cutoff_day - self.last_day[row, item]),
-            }
+            facts["cadence_days"] = round(float(self.cadence[row, item]), 1)
         return facts
 
-    def reason(
-        self, row: int, item: int, *, as_of: date | None = None
-    ) -> tuple[str, dict[str, int | float | str]] | None:
+    def reason(self, row: int, item: int) -> tuple[str, dict[str, int | float | str]] | None:
         """The evidence for `item` as a reason: "due" when its reorder is expected by the retailer's next
-        order, else "repeat". Days since the last order count to `as_of` (default: the data cutoff)."""
+        order, else "repeat". The last order is kept as a date: its age depends on the day it is read."""
         facts = self.explain(row, item, np.zeros(0, dtype="int64"))
         if facts is None:
             return None
-        if as_of is not None and "days_since_last" in facts:
-            facts["days_since_last"] = int(_day_number(as_of) - self.last_day[row, item])
         due = self._due(np.array([row]), self.next_order_day[[row]])[0, item]
         if "cadence_days" in facts and due >= DUE_THRESHOLD:
-            keys = ("cadence_days", "last_ordered", "days_since_last", "times_ordered")
+            keys = ("cadence_days", "last_ordered", "times_ordered")
             return "due", {key: facts[key] for key in keys}
         return "repeat", {key: facts[key] for key in ("times_ordered", "orders_total", "last_ordered")}
 
@@ -152,7 +144,6 @@ class RepeatModel(Recommender):
                         confidence=round(confidence, 4),
                         cadence_days=round(cadence, 1),
                         last_ordered=date.fromisoformat(iso_day(last)),
-                        days_since_last=int(as_of_day - last),
                         suggested_quantity=max(1, round(float(self.quantity[row, item]))),
                         times_ordered=int(times[item]),
                     )

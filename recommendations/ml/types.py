@@ -31,6 +31,5 @@ class DuePrediction:
     confidence: float
     cadence_days: float
     last_ordered: date
-    days_since_last: int
     suggested_quantity: int
     times_ordered: int

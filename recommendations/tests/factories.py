@@ -72,7 +72,6 @@ class RecommendationFactory(factory.django.DjangoModelFactory):
             }
         ]
     )
-    explanation = factory.LazyAttribute(lambda row: explanations.sentence_for(row.reasons, product_names={}))
 
 
 class ReorderPredictionFactory(factory.django.DjangoModelFactory):
@@ -86,16 +85,10 @@ class ReorderPredictionFactory(factory.django.DjangoModelFactory):
     product = factory.SubFactory(ProductFactory)
     cadence_days = 14.0
     last_ordered = factory.LazyFunction(lambda: timezone.localdate() - timedelta(days=15))
-    days_since_last = factory.LazyAttribute(lambda p: (timezone.localdate() - p.last_ordered).days)
     expected_date = factory.LazyAttribute(lambda p: p.last_ordered + timedelta(days=round(p.cadence_days)))
     confidence = 0.7
     suggested_quantity = 6
     times_ordered = 5
-    explanation = factory.LazyAttribute(
-        lambda p: explanations.reorder_sentence(
-            cadence_days=p.cadence_days, days_since_last=p.days_since_last
-        )
-    )
 
 
 class RecommendationEventFactory(factory.django.DjangoModelFactory):

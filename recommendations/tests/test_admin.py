@@ -1,8 +1,10 @@
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.tests.factories import RetailerFactory, UserFactory
 from recommendations.models import ModelVersion, Recommendation, TrainingRun
@@ -76,17 +78,19 @@ def test_roll_back_without_a_previous_version_explains_why(staff: Client) -> Non
     assert "no previous version" in response.content.decode()
 
 
-def test_the_preview_shows_what_one_retailer_is_shown(staff: Client) -> None:
+def test_the_preview_shows_what_one_retailer_is_shown_with_sentences_counted_to_today(staff: Client) -> None:
     retailer = RetailerFactory()
-    RecommendationFactory(retailer=retailer, explanation="Popular with 12 retailers in the last 30 days.")
+    RecommendationFactory(retailer=retailer)
     ReorderPredictionFactory(retailer=retailer)
-    RecommendationFactory(explanation="Someone else's pick.")
+    someone_else = RecommendationFactory()
 
     body = staff.get(reverse("admin:recommendations_preview"), {"retailer": retailer.pk}).content.decode()
 
-    assert "Popular with 12 retailers in the last 30 days." in body
-    assert "You order this about every 14 days" in body
-    assert "Someone else" not in body
+    assert f"Popular with 7 retailers in {retailer.region} in the last 30 days." in body
+    last = timezone.localdate() - timedelta(days=15)
+    assert f"You order this about every 14 days; last ordered {last.day} {last:%b}" in body
+    assert "15 days ago." in body
+    assert someone_else.product.name not in body
 
 
 def test_retailer_members_cannot_reach_the_pipeline_admin(client: Client) -> None:

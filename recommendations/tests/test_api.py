@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -14,7 +15,7 @@ from catalog.models import Product
 from catalog.tests.factories import ProductFactory
 from orders.models import OrderLine
 from orders.tests.factories import OrderFactory, OrderLineFactory
-from recommendations import feedback
+from recommendations import explanations, feedback
 from recommendations.models import RecommendationEvent
 from recommendations.tests.factories import (
     ModelVersionFactory,
@@ -88,7 +89,9 @@ def test_recommendations_list_the_retailers_own_rows_with_reasons_and_record_imp
     assert data["generated_at"]
     assert _ids(data["for_you"]) == [mine.product_id]
     card = data["for_you"][0]
-    assert card["rank"] == 1 and card["score"] == mine.score and card["sentence"] == mine.explanation
+    today = timezone.localdate()
+    assert card["rank"] == 1 and card["score"] == mine.score
+    assert card["sentence"] == explanations.sentence_for(mine.reasons, product_names={}, today=today)
     assert card["probability"] == mine.probability == 0.35
     assert data["new_for_you"][0]["probability"] == new.probability
     assert data["due"][0]["probability"] is None
@@ -96,6 +99,11 @@ def test_recommendations_list_the_retailers_own_rows_with_reasons_and_record_imp
     assert set(card["product"]) >= {"id", "sku", "name", "vendor", "category", "unit_price", "is_active"}
     assert _ids(data["due"]) == [due.product_id]
     assert data["due"][0]["suggested_quantity"] == due.suggested_quantity
+    # Counted from the day of the read, as the dashboard counts it.
+    assert data["due"][0]["days_since_last"] == (today - due.last_ordered).days == 15
+    assert data["due"][0]["sentence"] == explanations.reorder_sentence(
+        cadence_days=due.cadence_days, last_ordered=due.last_ordered, today=today
+    )
     assert _ids(data["new_for_you"]) == [new.product_id]
     [(retailer_id, events)] = buffered
     assert retailer_id == user.retailer.pk

@@ -112,25 +112,51 @@ def test_retailer_pages_run_under_the_policy_without_a_violation(chromium, live_
     assert {path: errors for path, errors in found.items() if errors} == {}
 
 
-def test_the_reason_bars_get_their_widths_without_inline_styles(chromium, live_server, portal_world) -> None:
+def test_the_reason_bars_are_drawn_as_wide_as_their_weights_without_inline_styles(
+    chromium, live_server, portal_world
+) -> None:
+    retailer = portal_world["retailer"].retailer
+    RecommendationFactory(
+        retailer=retailer,
+        reasons=[
+            {"kind": "popular", "weight": 0.65, "facts": {"retailers": 9, "window_days": 30, "scope": "all"}},
+            {
+                "kind": "repeat",
+                "weight": 0.35,
+                "facts": {"times_ordered": 2, "orders_total": 4, "last_ordered": "2026-11-02"},
+            },
+        ],
+    )
     context = chromium.new_context()
     context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(COLLECT_VIOLATIONS)
     page = context.new_page()
     page.goto(live_server.url + reverse("accounts:login"))
     page.fill("input[name=username]", portal_world["retailer"].username)
     page.fill("input[name=password]", DEFAULT_PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"**{reverse('recommendations:dashboard')}")
+    # A bar is drawn once its "Why?" is opened, as a person opens it.
+    for summary in page.locator("details.rec-why:has(.bar) summary").all():
+        summary.click()
 
     bars = page.eval_on_selector_all(
-        ".bar[data-bar-width]",
-        "bars => bars.map(bar => [bar.dataset.barWidth, bar.style.width, bar.getBoundingClientRect().width])",
+        ".rec-reason-weight .bar",
+        """bars => bars.map(bar => [
+            bar.className, bar.getAttribute("style"),
+            bar.getBoundingClientRect().width, bar.parentElement.getBoundingClientRect().width,
+        ])""",
     )
+    violations = page.evaluate("window.__cspViolations")
     context.close()
 
-    assert bars
-    assert all(width == f"{share}%" for share, width, _ in bars)
-    assert all(drawn > 0 for share, _, drawn in bars if int(share) > 0)
+    # Each bar is its weight's share of the track's inside (the track has 1 px borders).
+    assert sorted(class_name for class_name, *_ in bars) == ["bar bar-100"] * 3 + ["bar bar-35", "bar bar-65"]
+    for class_name, style, drawn, track in bars:
+        share = int(class_name.rsplit("-", 1)[1]) / 100
+        assert style is None
+        assert drawn > 0 and drawn == pytest.approx(share * (track - 2), abs=1)
+    assert violations == []
 
 
 def test_vendor_and_admin_pages_run_under_the_policy_without_a_violation(

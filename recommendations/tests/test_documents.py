@@ -2,6 +2,7 @@
 rows or the catalogue change, served from PostgreSQL when Redis is down."""
 
 import uuid
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from catalog.tests.factories import ProductFactory
 from orders.models import Order, OrderLine
 from recommendations import documents, services
 from recommendations.models import ModelVersion, Recommendation, RecommendationDocument
-from recommendations.serializers import RecommendationListSerializer
+from recommendations.serializers import DOCUMENT_LIMIT, RecommendationListSerializer
 from recommendations.tests.factories import (
     ModelVersionFactory,
     RecommendationFactory,
@@ -85,6 +86,11 @@ def test_a_cached_document_costs_no_query_and_a_stored_one_a_single_query(django
         documents.document_for(retailer=retailer, version=version)
 
 
+def _read(body: dict, today: date) -> dict:
+    names = ("for_you", "due", "new_for_you")
+    return documents.document_lists(body, names=names, limit=DOCUMENT_LIMIT, today=today)
+
+
 def test_the_items_carry_the_product_shape_reasons_and_due_facts() -> None:
     version = ModelVersionFactory()
     row = RecommendationFactory(model_version=version)
@@ -93,30 +99,58 @@ def test_the_items_carry_the_product_shape_reasons_and_due_facts() -> None:
         model_version=version, retailer=row.retailer, product=ProductFactory(is_active=False)
     )
 
-    body = documents.document_for(retailer=row.retailer, version=version)
+    lists = _read(documents.document_for(retailer=row.retailer, version=version), timezone.localdate())
 
-    [card] = body["for_you"]
+    [card] = lists["for_you"]
     assert card["product"]["id"] == row.product_id
     assert card["product"]["vendor"]["name"] == row.product.vendor.name
-    assert card["sentence"] == row.explanation
+    assert card["sentence"] == f"Popular with 7 retailers in {row.retailer.region} in the last 30 days."
     assert card["reasons"][0]["kind"] == "popular"
     assert card["reasons"][0]["label"] == "Popular"
-    [item] = body["due"]
+    [item] = lists["due"]
     assert item["product"]["id"] == due.product_id
     assert item["suggested_quantity"] == due.suggested_quantity
     assert item["expected_date"] == due.expected_date.isoformat()
-    assert item["reasons"][0]["sentence"] + "." == due.explanation
+    assert item["days_since_last"] == 15
+    assert item["reasons"][0]["sentence"] + "." == item["sentence"]
+    assert item["sentence"].endswith("last ordered " + _day(due.last_ordered) + ", 15 days ago.")
 
 
-def test_the_stored_items_are_what_the_api_serializers_make_of_them() -> None:
-    # The API hands the document's items out without serializing them again: they must already be the
+def _day(day: date) -> str:
+    return f"{day.day} {day:%b}" if day.year == timezone.localdate().year else f"{day.day} {day:%b %Y}"
+
+
+def test_a_document_read_on_two_days_keeps_the_dates_and_counts_the_days_to_each(
+    django_assert_num_queries,
+) -> None:
+    version = ModelVersionFactory()
+    due = ReorderPredictionFactory(model_version=version, last_ordered=date(2026, 11, 7))
+    body = documents.document_for(retailer=due.retailer, version=version)
+
+    # Putting a document into words is string work: no query, whatever the day.
+    with django_assert_num_queries(0):
+        on_the_22nd = _read(body, date(2026, 11, 22))["due"][0]
+        a_week_later = _read(body, date(2026, 11, 29))["due"][0]
+
+    assert on_the_22nd["sentence"] == "You order this about every 14 days; last ordered 7 Nov, 15 days ago."
+    assert a_week_later["sentence"] == "You order this about every 14 days; last ordered 7 Nov, 22 days ago."
+    assert (on_the_22nd["days_since_last"], a_week_later["days_since_last"]) == (15, 22)
+    assert on_the_22nd["last_ordered"] == a_week_later["last_ordered"] == "2026-11-07"
+    # What is stored holds the date, not a sentence or an age.
+    [stored] = body["due"]
+    assert "sentence" not in stored and "days_since_last" not in stored
+
+
+def test_the_read_items_are_what_the_api_serializers_make_of_them() -> None:
+    # The API hands the read items out without serializing them again: they must already be the
     # schema's shape, field for field.
     version = ModelVersionFactory()
     retailer = RetailerFactory()
     _lists(version, retailer, size=3)
 
     body = documents.document_for(retailer=retailer, version=version)
-    lists = {name: body[name] for name in ("model_version", "generated_at", "for_you", "due", "new_for_you")}
+    lists = {"model_version": body["model_version"], "generated_at": body["generated_at"]}
+    lists |= _read(body, timezone.localdate())
 
     assert RecommendationListSerializer(lists).data == lists
 

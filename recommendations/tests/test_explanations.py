@@ -5,10 +5,11 @@ import random
 import statistics
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.models import Retailer
 from catalog.models import Category, Product
@@ -91,13 +92,16 @@ def _sample(rows: list) -> list:
     return random.Random(0).sample(rows, min(SAMPLE, len(rows)))
 
 
-def test_every_sentence_is_rebuilt_exactly_from_its_reasons(version: ModelVersion) -> None:
+def test_every_stored_reason_is_put_into_words_and_none_cites_its_own_product(version: ModelVersion) -> None:
     names = dict(Product.objects.values_list("id", "name"))
     rows = list(Recommendation.objects.filter(model_version=version))
 
     assert rows
     for row in rows:
-        assert row.explanation == explanations.sentence_for(row.reasons, product_names=names)
+        assert explanations.sentence_for(row.reasons, product_names=names, today=timezone.localdate())
+        assert all(reason["facts"].get("anchor") != row.product_id for reason in row.reasons)
+        # Ages are counted when read: a stored reason keeps dates only.
+        assert all("days_since_last" not in reason["facts"] for reason in row.reasons)
 
 
 def test_co_purchase_numbers_in_sentences_match_the_orders(version: ModelVersion) -> None:
@@ -157,8 +161,6 @@ def test_repeat_and_reorder_numbers_match_the_retailers_orders(version: ModelVer
         assert facts["last_ordered"] == max(times).date().isoformat()
         if reason["kind"] == "repeat":
             assert facts["orders_total"] == len(raw.retailer_orders[row.retailer_id])
-        else:
-            assert facts["days_since_last"] == int((raw.cutoff - max(times)).total_seconds() / 86400)
 
     reorders = _sample(list(ReorderPrediction.objects.filter(model_version=version)))
     assert reorders
@@ -170,10 +172,14 @@ def test_repeat_and_reorder_numbers_match_the_retailers_orders(version: ModelVer
         assert row.last_ordered == times[-1].date()
         assert row.cadence_days == pytest.approx(cadence, abs=0.05)
         assert row.expected_date == times[-1].date() + timedelta(days=round(cadence))
-        as_of = datetime.combine(raw.cutoff.date(), time.min, tzinfo=UTC)
-        assert row.days_since_last == int((as_of - times[-1]).total_seconds() / 86400)
-        cadence_days, since = round(row.cadence_days), row.days_since_last
-        assert f"about every {_days(cadence_days)}; last order {_days(since)} ago" in row.explanation
+        today = timezone.localdate()
+        since = (today - times[-1].date()).days
+        sentence = explanations.reorder_sentence(
+            cadence_days=row.cadence_days, last_ordered=row.last_ordered, today=today
+        )
+        last = times[-1].date()
+        when = f"{last.day} {last:%b}" if last.year == today.year else f"{last.day} {last:%b %Y}"
+        assert f"about every {_days(round(cadence))}; last ordered {when}, {_days(since)} ago" in sentence
 
 
 def test_popularity_counts_match_the_distinct_buyers(version: ModelVersion) -> None:
@@ -204,19 +210,77 @@ def test_a_sentence_states_only_its_facts() -> None:
         {
             "kind": "due",
             "weight": 0.4,
-            "facts": {
-                "cadence_days": 14.2,
-                "days_since_last": 17,
-                "last_ordered": "2026-01-02",
-                "times_ordered": 5,
-            },
+            "facts": {"cadence_days": 14.2, "last_ordered": "2026-01-02", "times_ordered": 5},
         },
     ]
 
-    sentence = explanations.sentence_for(reasons, product_names={5: "Paper Chain Kit"})
+    sentence = explanations.sentence_for(
+        reasons, product_names={5: "Paper Chain Kit"}, today=date(2026, 1, 19)
+    )
 
     assert sentence == (
         "Bought with Paper Chain Kit in 212 of 1,340 orders (3.1x more often than chance). "
-        "You order this about every 14 days; last order 17 days ago."
+        "You order this about every 14 days; last ordered 2 Jan, 17 days ago."
     )
-    assert date.fromisoformat(reasons[1]["facts"]["last_ordered"])
+
+
+def test_a_sentence_read_on_two_days_keeps_the_date_and_counts_the_days_to_each() -> None:
+    due = explanations.due_reason(cadence_days=14, last_ordered=date(2026, 11, 7))
+    repeat = {
+        "kind": "repeat",
+        "weight": 1.0,
+        "facts": {"times_ordered": 9, "orders_total": 14, "last_ordered": "2026-11-07"},
+    }
+
+    def read(reason: dict, day: date) -> str:
+        return explanations.sentence_for([reason], product_names={}, today=day)
+
+    assert (
+        read(due, date(2026, 11, 22))
+        == "You order this about every 14 days; last ordered 7 Nov, 15 days ago."
+    )
+    assert (
+        read(due, date(2026, 11, 29))
+        == "You order this about every 14 days; last ordered 7 Nov, 22 days ago."
+    )
+    assert (
+        read(repeat, date(2026, 11, 8))
+        == "You ordered this in 9 of your 14 orders; last ordered 7 Nov, 1 day ago."
+    )
+    assert read(repeat, date(2026, 11, 7)).endswith("last ordered 7 Nov, today.")
+    # Another year's date says its year; a date after "today" (a clock behind the data) is today's.
+    assert read(due, date(2027, 1, 2)).endswith("last ordered 7 Nov 2026, 56 days ago.")
+    assert read(due, date(2026, 11, 6)).endswith("last ordered 7 Nov, today.")
+
+
+def test_the_same_last_order_reads_the_same_in_a_card_reason_and_a_reorder_row() -> None:
+    today = date(2026, 12, 3)
+    card = explanations.sentence_for(
+        [
+            {
+                "kind": "due",
+                "weight": 1.0,
+                "facts": {"cadence_days": 13.6, "last_ordered": "2026-11-15", "times_ordered": 4},
+            }
+        ],
+        product_names={},
+        today=today,
+    )
+    row = explanations.reorder_sentence(cadence_days=13.6, last_ordered=date(2026, 11, 15), today=today)
+
+    assert card == row == "You order this about every 14 days; last ordered 15 Nov, 18 days ago."
+
+
+def test_a_reason_citing_its_own_product_is_dropped_and_the_next_one_speaks() -> None:
+    reasons = [
+        {"kind": "sequence", "weight": 0.7, "facts": {"anchor": 12, "basket_size": 0}},
+        {"kind": "popular", "weight": 0.3, "facts": {"retailers": 7, "window_days": 30, "scope": "all"}},
+    ]
+
+    kept = explanations.citable(reasons, product_id=12)
+
+    assert kept == reasons[1:]
+    assert explanations.sentence_for(
+        kept, product_names={12: "Brightwell Value Lemonade x12"}, today=date(2026, 12, 3)
+    ) == ("Popular with 7 retailers in the last 30 days.")
+    assert explanations.citable(reasons, product_id=99) == reasons

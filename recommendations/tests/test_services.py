@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import RetailerFactory
 from orders.models import Order, OrderLine
-from recommendations import selectors, services
+from recommendations import explanations, selectors, services
 from recommendations.models import (
     ItemVector,
     ModelVersion,
@@ -45,21 +45,12 @@ def version_rows(version: ModelVersion) -> dict[str, list[tuple]]:
         "recommendations": list(
             Recommendation.objects.filter(model_version=version)
             .order_by("retailer_id", "surface", "rank")
-            .values_list(
-                "retailer_id",
-                "surface",
-                "rank",
-                "product_id",
-                "score",
-                "probability",
-                "reasons",
-                "explanation",
-            )
+            .values_list("retailer_id", "surface", "rank", "product_id", "score", "probability", "reasons")
         ),
         "reorders": list(
             ReorderPrediction.objects.filter(model_version=version)
             .order_by("retailer_id", "product_id")
-            .values_list("retailer_id", "product_id", "expected_date", "confidence", "explanation")
+            .values_list("retailer_id", "product_id", "expected_date", "confidence", "last_ordered")
         ),
         "associations": list(
             ProductAssociation.objects.filter(model_version=version)
@@ -116,7 +107,7 @@ def test_a_first_retrain_trains_evaluates_precomputes_and_activates(trained) -> 
     assert selectors.reorders_due_for(retailer=retailer)
     assert "Extracted" in run.log and "is now active" in run.log
     for row in for_you:
-        assert row.reasons and row.explanation
+        assert row.reasons
         assert abs(sum(reason["weight"] for reason in row.reasons) - 1) < 0.01
     probabilities = Recommendation.objects.filter(model_version=version).values_list("probability", flat=True)
     assert probabilities and all(0 <= p <= 1 for p in probabilities)
@@ -315,7 +306,8 @@ def test_a_refresh_drops_what_was_just_ordered_and_restates_repeat_reasons_from_
         assert reason["facts"]["orders_total"] == placed.count()
         assert reason["facts"]["times_ordered"] == len(times)
         assert reason["facts"]["last_ordered"] == max(times).date().isoformat()
-        assert f"of your {placed.count()} orders" in row.explanation
+        sentence = explanations.reason_sentence(reason, product_names={}, today=timezone.localdate())
+        assert f"of your {placed.count()} orders" in sentence
 
 
 def test_the_hourly_refresh_updates_retailers_who_ordered_recently_and_is_idempotent(trained) -> None:

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -62,6 +62,7 @@ def _dashboard(shop: Client, **headers: str) -> str:
 
 def test_the_dashboard_shows_recommended_products_as_cards(shop: Client, retailer, version) -> None:
     product = ProductFactory(name="Jam jar", unit_price=Decimal("3.20"), pack_size=12, vendor__name="Jam Co")
+    last = timezone.localdate() - timedelta(days=40)
     RecommendationFactory(
         retailer=retailer,
         product=product,
@@ -71,10 +72,9 @@ def test_the_dashboard_shows_recommended_products_as_cards(shop: Client, retaile
             {
                 "kind": "repeat",
                 "weight": 0.8,
-                "facts": {"times_ordered": 4, "orders_total": 9, "last_ordered": "2026-10-02"},
+                "facts": {"times_ordered": 4, "orders_total": 9, "last_ordered": last.isoformat()},
             }
         ],
-        explanation="You ordered this in 4 of your 9 orders; last on 2 Oct 2026.",
     )
 
     body = _dashboard(shop)
@@ -85,8 +85,10 @@ def test_the_dashboard_shows_recommended_products_as_cards(shop: Client, retaile
     assert "likely in your next order: 62%" in body
     assert 'title="Ranking score 3.910, rank 1,' in body
     assert "<summary>Why?</summary>" in body
-    assert "You ordered this in 4 of your 9 orders; last on 2 Oct 2026." in body
+    assert f"You ordered this in 4 of your 9 orders; last ordered {_day(last)}, 40 days ago." in body
     assert "You buy it" in body
+    # The weight bar's width is a class of the static stylesheet (the CSP forbids inline styles).
+    assert '<span class="bar bar-80"></span>' in body
     assert f'action="{reverse("orders:basket_add")}"' in body
     assert f'name="product" value="{product.pk}"' in body
     assert 'name="src" value="for_you"' in body
@@ -102,6 +104,57 @@ def test_a_card_of_a_version_trained_before_calibration_shows_no_percentage(
 
     assert "Jam jar" in body
     assert "likely in your next order" not in body and "rec-score" not in body
+
+
+def _day(day: date) -> str:
+    return f"{day.day} {day:%b}" if day.year == timezone.localdate().year else f"{day.day} {day:%b %Y}"
+
+
+def test_a_product_due_and_recommended_states_its_last_order_in_the_same_words_in_both_sections(
+    shop: Client, retailer, version
+) -> None:
+    due = ReorderPredictionFactory(retailer=retailer, cadence_days=18.4)
+    RecommendationFactory(
+        retailer=retailer,
+        product=due.product,
+        reasons=[
+            {
+                "kind": "due",
+                "weight": 1.0,
+                "facts": {
+                    "cadence_days": 18.4,
+                    "last_ordered": due.last_ordered.isoformat(),
+                    "times_ordered": 5,
+                },
+            }
+        ],
+    )
+
+    body = _dashboard(shop)
+
+    sentence = f"You order this about every 18 days; last ordered {_day(due.last_ordered)}, 15 days ago."
+    # Once under "Why?" of the card, once in the due item, whose facts say the same.
+    assert body.count(sentence) == 2
+    assert f"<dd>{_day(due.last_ordered)}, 15 days ago</dd>" in body
+
+
+def test_a_reason_citing_the_product_itself_is_not_shown_and_the_next_one_is(
+    shop: Client, retailer, version
+) -> None:
+    product = ProductFactory(name="Brightwell Value Lemonade x12")
+    RecommendationFactory(
+        retailer=retailer,
+        product=product,
+        reasons=[
+            {"kind": "sequence", "weight": 0.6, "facts": {"anchor": product.pk, "basket_size": 0}},
+            {"kind": "popular", "weight": 0.4, "facts": {"retailers": 9, "window_days": 30, "scope": "all"}},
+        ],
+    )
+
+    body = _dashboard(shop)
+
+    assert "chiefly" not in body and "Ordered next" not in body
+    assert "Popular with 9 retailers in the last 30 days." in body
 
 
 def test_the_dashboard_says_which_model_version_produced_the_lists(shop: Client, retailer, version) -> None:

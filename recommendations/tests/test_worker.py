@@ -280,12 +280,12 @@ def _retailer_rows(version: ModelVersion, retailer_id: int) -> tuple[list, list]
     recommendations = list(
         Recommendation.objects.filter(model_version=version, retailer_id=retailer_id)
         .order_by("surface", "rank")
-        .values_list("surface", "rank", "product_id", "score", "reasons", "explanation")
+        .values_list("surface", "rank", "product_id", "score", "reasons")
     )
     reorders = list(
         ReorderPrediction.objects.filter(model_version=version, retailer_id=retailer_id)
         .order_by("product_id")
-        .values_list("product_id", "expected_date", "confidence", "cadence_days", "explanation")
+        .values_list("product_id", "expected_date", "confidence", "cadence_days", "last_ordered")
     )
     return recommendations, reorders
 

@@ -27,19 +27,6 @@
   document.addEventListener("DOMContentLoaded", function () { scheduleDismissals(document); });
   document.addEventListener("htmx:afterSettle", function (event) { scheduleDismissals(event.target); });
 
-  // Bars take their width from data-bar-width (percent): the Content-Security-Policy forbids inline style
-  // attributes, while styles set through the CSSOM are allowed.
-  function sizeBars(root) {
-    root.querySelectorAll("[data-bar-width]").forEach(function (bar) {
-      var width = parseFloat(bar.getAttribute("data-bar-width"));
-      bar.style.width = (isFinite(width) ? Math.max(0, Math.min(100, width)) : 0) + "%";
-    });
-  }
-
-  document.addEventListener("DOMContentLoaded", function () { sizeBars(document); });
-  // An outerHTML swap replaces the event's target, so the whole document is re-scanned (a few dozen bars).
-  document.addEventListener("htmx:afterSettle", function () { sizeBars(document); });
-
   // Escape closes the mobile menu, as it would a dialog.
   document.addEventListener("keydown", function (event) {
     var toggle = document.getElementById("nav-toggle");
