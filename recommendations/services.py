@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 FOR_YOU_COUNT = 20
 NEW_FOR_YOU_COUNT = 20
+# `evaluate` measures the layout with ml.sections.DUE_COUNT due rows: the same number (a test says so).
 DUE_COUNT = 30
 ASSOCIATIONS_PER_PRODUCT = 20
 ASSOCIATION_MIN_TOGETHER = 3
@@ -339,7 +340,13 @@ def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
     metrics = {"hybrid": _evaluate(evaluation_model, holdout)}
     # Every member on the same holdout, so the admin shows what the blend adds over each model alone.
     metrics |= {name: _evaluate(member, holdout) for name, member in evaluation_model.models.items()}
-    metrics["blend"] = {"weights": evaluation_model.weights, "validation": evaluation_model.validation}
+    metrics["blend"] = {
+        "weights": evaluation_model.weights,
+        "validation": evaluation_model.validation,
+        "diversity_lambda": {
+            surface: evaluation_model.mmr_lambda(surface) for surface in evaluation_model.diversity
+        },
+    }
     log(f"Evaluated on {len(holdout.retailers):,} held-out baskets: {metrics['hybrid']}")
 
     promote, decision, comparison = _champion_decision(
@@ -523,11 +530,37 @@ def _retailer_surfaces(
     *, version: ModelVersion, model: Any, retailer_ids: Sequence[int], as_of: date, names: dict[int, str]
 ) -> dict[str, int]:
     known = set(names)
-    recommended = model.recommend(retailer_ids, n=FOR_YOU_COUNT)
-    new = model.new_for(retailer_ids, n=NEW_FOR_YOU_COUNT)
     due = model.due(retailer_ids, as_of=as_of)
+    sections = _sections(model=model, retailer_ids=retailer_ids, due=due, known=known)
     return _write_retailer_rows(
-        version_id=version.pk, recommended=recommended, new=new, due=due, names=names, known=known
+        version_id=version.pk,
+        recommended=sections.for_you,
+        new=sections.new_for_you,
+        due=due,
+        names=names,
+        known=known,
+    )
+
+
+def _sections(
+    *,
+    model: Any,
+    retailer_ids: Sequence[int],
+    due: Sequence[Any],
+    known: set[int],
+    exclude: dict[int, set[int]] | None = None,
+) -> Any:
+    """Lay out "for you" and "new for you" around the due rows written beside them, so the stored lists
+    already show each product once (ml/sections.py), diversified at the version's lam."""
+    from recommendations.ml.sections import due_products, lay_out
+
+    return lay_out(
+        model,
+        retailer_ids,
+        due=due_products(due, limit=DUE_COUNT, known=known),
+        for_you_count=FOR_YOU_COUNT,
+        new_count=NEW_FOR_YOU_COUNT,
+        exclude=exclude,
     )
 
 
@@ -832,16 +865,14 @@ def retailer_refresh(*, retailer_id: int) -> dict[str, int]:
     names = _product_names()
     known = set(names)
     repeat = _retailer_repeat_model(model=model, retailer_id=retailer_id)
-    candidates = model.recommend([retailer_id], n=FOR_YOU_COUNT + len(ordered_since))
-    recommended = [rec for rec in candidates if rec.product not in ordered_since][:FOR_YOU_COUNT]
-    recommended = [
-        _with_current_history(_with_rank(rec, rank), repeat, as_of=as_of) if repeat else _with_rank(rec, rank)
-        for rank, rec in enumerate(recommended, start=1)
-    ]
-    candidates = model.new_for([retailer_id], n=NEW_FOR_YOU_COUNT + len(ordered_since))
-    new = [rec for rec in candidates if rec.product not in ordered_since][:NEW_FOR_YOU_COUNT]
-    new = [_with_rank(rec, rank) for rank, rec in enumerate(new, start=1)]
     due = repeat.due([retailer_id], as_of=as_of) if repeat else []
+    sections = _sections(
+        model=model, retailer_ids=[retailer_id], due=due, known=known, exclude={retailer_id: ordered_since}
+    )
+    recommended = [
+        _with_current_history(rec, repeat, as_of=as_of) if repeat else rec for rec in sections.for_you
+    ]
+    new = sections.new_for_you
     with transaction.atomic():
         # Lock the version row so a concurrent prune cannot delete it between our delete and insert.
         if (
@@ -856,10 +887,6 @@ def retailer_refresh(*, retailer_id: int) -> dict[str, int]:
         )
         documents.document_rebuild(retailer_id=retailer_id, version=version)
         return counts
-
-
-def _with_rank(recommendation: Any, rank: int) -> Any:
-    return replace(recommendation, rank=rank)
 
 
 def retailers_refresh_recent(*, hours: int = 2) -> list[int]:
