@@ -471,8 +471,10 @@ class HybridRecommender:
         """The blend without the repeat model; the content model gets a floor weight so unsold products
         surface."""
         weights = {name: w for name, w in self.weights.items() if name != "repeat"}
-        weights["content"] = max(weights.get("content", 0.0), 0.2)
-        weights["popularity"] = max(weights.get("popularity", 0.0), 0.05)
+        # Floors only for members this blend has (a hybrid may be built without the content model).
+        for name, floor in (("content", 0.2), ("popularity", 0.05)):
+            if name in self.member_names:
+                weights[name] = max(weights.get(name, 0.0), floor)
         return weights
 
     def new_for(
