@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 FOR_YOU_COUNT = 20
 NEW_FOR_YOU_COUNT = 20
+# `evaluate` measures the layout with ml.sections.DUE_COUNT due rows: the same number (a test says so).
 DUE_COUNT = 30
 ASSOCIATIONS_PER_PRODUCT = 20
 ASSOCIATION_MIN_TOGETHER = 3
@@ -452,7 +453,13 @@ def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
         metrics[name] = _evaluate(member, holdout)
     log.progress("evaluate", len(evaluated), len(evaluated))
     metrics["hybrid"] |= _calibration_errors(evaluation_model, holdout)
-    metrics["blend"] = {"weights": evaluation_model.weights, "validation": evaluation_model.validation}
+    metrics["blend"] = {
+        "weights": evaluation_model.weights,
+        "validation": evaluation_model.validation,
+        "diversity_lambda": {
+            surface: evaluation_model.mmr_lambda(surface) for surface in evaluation_model.diversity
+        },
+    }
     summary = reporting.metrics_table({"hybrid": metrics["hybrid"]}, columns=reporting.LEADING_COLUMNS)
     scores = ", ".join(f"{c} {v}" for c, v in zip(summary.columns, summary.rows[0][1], strict=True))
     log(f"Evaluated on {len(holdout.retailers):,} held-out baskets: {scores or 'no metrics'}")
@@ -641,10 +648,37 @@ def _retailer_surfaces(
     *, version: ModelVersion, model: Any, retailer_ids: Sequence[int], as_of: date, names: dict[int, str]
 ) -> dict[str, int]:
     known = set(names)
-    recommended = model.recommend(retailer_ids, n=FOR_YOU_COUNT)
-    new = model.new_for(retailer_ids, n=NEW_FOR_YOU_COUNT)
     due = model.due(retailer_ids, as_of=as_of)
-    return _write_retailer_rows(version_id=version.pk, recommended=recommended, new=new, due=due, known=known)
+    sections = _sections(model=model, retailer_ids=retailer_ids, due=due, known=known)
+    return _write_retailer_rows(
+        version_id=version.pk,
+        recommended=sections.for_you,
+        new=sections.new_for_you,
+        due=due,
+        known=known,
+    )
+
+
+def _sections(
+    *,
+    model: Any,
+    retailer_ids: Sequence[int],
+    due: Sequence[Any],
+    known: set[int],
+    exclude: dict[int, set[int]] | None = None,
+) -> Any:
+    """Lay out "for you" and "new for you" around the due rows written beside them, so the stored lists
+    already show each product once (ml/sections.py), diversified at the version's lam."""
+    from recommendations.ml.sections import due_products, lay_out
+
+    return lay_out(
+        model,
+        retailer_ids,
+        due=due_products(due, limit=DUE_COUNT, known=known),
+        for_you_count=FOR_YOU_COUNT,
+        new_count=NEW_FOR_YOU_COUNT,
+        exclude=exclude,
+    )
 
 
 def _write_retailer_rows(
@@ -959,16 +993,12 @@ def retailer_refresh(*, retailer_id: int) -> dict[str, int]:
     )
     known = set(_product_names())
     repeat = _retailer_repeat_model(model=model, retailer_id=retailer_id)
-    candidates = model.recommend([retailer_id], n=FOR_YOU_COUNT + len(ordered_since))
-    recommended = [rec for rec in candidates if rec.product not in ordered_since][:FOR_YOU_COUNT]
-    recommended = [
-        _with_current_history(_with_rank(rec, rank), repeat) if repeat else _with_rank(rec, rank)
-        for rank, rec in enumerate(recommended, start=1)
-    ]
-    candidates = model.new_for([retailer_id], n=NEW_FOR_YOU_COUNT + len(ordered_since))
-    new = [rec for rec in candidates if rec.product not in ordered_since][:NEW_FOR_YOU_COUNT]
-    new = [_with_rank(rec, rank) for rank, rec in enumerate(new, start=1)]
     due = repeat.due([retailer_id], as_of=as_of) if repeat else []
+    sections = _sections(
+        model=model, retailer_ids=[retailer_id], due=due, known=known, exclude={retailer_id: ordered_since}
+    )
+    recommended = [_with_current_history(rec, repeat) if repeat else rec for rec in sections.for_you]
+    new = sections.new_for_you
     with transaction.atomic():
         # Lock the version row so a concurrent prune cannot delete it between our delete and insert.
         if (
@@ -983,10 +1013,6 @@ def retailer_refresh(*, retailer_id: int) -> dict[str, int]:
         )
         documents.document_rebuild(retailer_id=retailer_id, version=version)
         return counts
-
-
-def _with_rank(recommendation: Any, rank: int) -> Any:
-    return replace(recommendation, rank=rank)
 
 
 def retailers_refresh_recent(*, hours: int = 2) -> list[int]:

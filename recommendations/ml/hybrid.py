@@ -2,7 +2,7 @@
 evidence."""
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Self
@@ -16,6 +16,15 @@ from recommendations.ml.base import Baskets, Recommender, top_n
 from recommendations.ml.calibration import Calibrator
 from recommendations.ml.content import ContentModel
 from recommendations.ml.data import TrainingData
+from recommendations.ml.diversity import (
+    POOL,
+    ItemAspects,
+    intra_list_diversity,
+    mean_diversity,
+    mmr,
+    pair_similarity,
+    relevance,
+)
 from recommendations.ml.evaluation import Holdout, split_last_basket
 from recommendations.ml.factorization import FactorizationModel
 from recommendations.ml.neighbours import NeighbourModel
@@ -24,6 +33,7 @@ from recommendations.ml.popularity import PopularityModel
 from recommendations.ml.profiling import measure
 from recommendations.ml.repeat import RepeatModel
 from recommendations.ml.reranker import CANDIDATES, Reranker, candidate_features
+from recommendations.ml.sections import choose_lambdas
 from recommendations.ml.types import DuePrediction, Reason, Recommendation
 
 MEMBERS: dict[str, type[Recommender]] = {
@@ -81,6 +91,9 @@ class HybridRecommender:
         self.reranker: Reranker | None = None
         # Ranker score -> P(in the next order) per signal: "for_you", "new_for_you", "popular" (cold shops).
         self.calibrators: dict[str, Calibrator] = {}
+        # Per surface ("for_you", "new_for_you"): the MMR lam chosen on validation and the trials behind it.
+        self.diversity: dict[str, dict[str, Any]] = {}
+        self.aspects: ItemAspects | None = None
 
     def _new(self, name: str) -> Recommender:
         return MEMBERS[name](**self.params.get(name, {}))
@@ -130,6 +143,7 @@ class HybridRecommender:
                 tuning_models[name] = self._new(name).fit(train)
                 advance()
             self._tune(tuning_models, holdout)
+            self._choose_diversity(tuning_models, holdout, train)
             advance()
         else:
             self.weights = {name: float(name == "popularity") for name in self.member_names}
@@ -138,7 +152,30 @@ class HybridRecommender:
             self.models[name] = model
             self.fit_stats[name] = {"train_seconds": round(seconds, 2), "peak_memory_mb": round(peak, 1)}
             advance()
+        self.aspects = ItemAspects.from_products(full.products, self.product_ids)
         return self
+
+    def _choose_diversity(
+        self, models: dict[str, Recommender], holdout: Holdout, train: TrainingData
+    ) -> None:
+        """MMR's lam per surface, chosen on the validation baskets with the models fitted without them.
+
+        The re-ranker is left out of this blend: it was fitted on these very baskets, so its order would make
+        every re-ordering look costlier than it is on baskets it has not seen.
+        """
+        tuning = HybridRecommender(members=self.member_names, params=self.params)
+        tuning.models, tuning.weights = models, self.weights
+        tuning.aspects = ItemAspects.from_products(train.products, tuning.product_ids)
+        # Retailers without a history get popularity lists whatever lam is: lam is chosen on the others.
+        warm = np.flatnonzero(~tuning._cold(holdout.retailers))
+        holdout = Holdout(
+            holdout.retailers[warm], [holdout.baskets[i] for i in warm], [holdout.history[i] for i in warm]
+        )
+        self.diversity = choose_lambdas(tuning, holdout, as_of=train.view.cutoff.date()) if len(warm) else {}
+
+    def mmr_lambda(self, surface: str) -> float:
+        """The lam chosen on validation for `surface`; 1 (the ranker's order) when none was chosen."""
+        return float(self.diversity.get(surface, {}).get("lambda", 1.0))
 
     def _tune(self, models: dict[str, Recommender], holdout: Holdout) -> None:
         """Coordinate ascent on validation NDCG@10, starting from the best single model.
@@ -265,7 +302,7 @@ class HybridRecommender:
             )
         else:
             calibrators["for_you"] = fitted(blend)
-        weights = self._new_weights()
+        weights = self.new_for_weights()
         new_members = [name for name in scores if weights.get(name, 0) > 0]
         if new_members:
             new = sum(weights[name] * scores[name] for name in new_members)
@@ -356,9 +393,15 @@ class HybridRecommender:
         baskets: Baskets = None,
         weights: dict[str, float] | None = None,
         calibration: str | None = None,
+        exclude: Sequence[Collection[int]] | None = None,
+        mmr_lambda: float = 1.0,
+        explain: bool = True,
     ) -> list[Recommendation]:
-        """Top `n` per retailer with reasons and, where `calibration` names a fitted calibrator ("for_you" by
-        default with the model's own weights), the probability that the retailer orders it next."""
+        """The n best products per retailer, with their reasons (left empty with `explain=False`, for
+        measuring) and, where `calibration` names a fitted calibrator ("for_you" by default with the model's
+        own weights), the probability that the retailer orders it next. `exclude` holds product ids each
+        retailer must not get (shown in another list); `mmr_lambda` < 1 diversifies the list with MMR over
+        the ranker's best candidates."""
         if calibration is None and weights is None and not baskets:
             calibration = "for_you"
         weights = weights or self.weights
@@ -374,38 +417,26 @@ class HybridRecommender:
                     exclude_bought=exclude_bought,
                     weights=weights,
                     calibration=calibration,
+                    exclude=None
+                    if exclude is None
+                    else [e for e, c in zip(exclude, cold, strict=True) if c == group],
+                    mmr_lambda=mmr_lambda,
+                    explain=explain,
                 )
                 for group in (True, False)
             }
             return sorted(
                 ranked[True] + ranked[False], key=lambda rec: (retailers.index(rec.retailer), rec.rank)
             )
-        if cold.all() and not baskets:
-            weights = {"popularity": 1.0}
-        parts = {
-            name: normalise_rows(self.models[name].score(retailers, baskets))
-            for name, weight in weights.items()
-            if weight > 0
-        }
-        if weights is self.weights or cold.all():
-            blend, signal = self._score_and_signal(retailers, baskets)
-        else:
-            blend = sum(weights[name] * part for name, part in parts.items())
-            signal = blend
+        parts, blend, signal, rows, basket_rows, weights = self._ranking(
+            retailers, baskets=baskets, weights=weights, exclude_bought=exclude_bought, exclude=exclude
+        )
         probability = None if baskets else self._probabilities(signal, cold, calibration)
-        repeat = self.models["repeat"]
-        rows = repeat.retailer_rows(retailers)
-        basket_rows = repeat.basket_rows(baskets, len(retailers))
-        for i, row in enumerate(rows):
-            blend[i, basket_rows[i]] = -np.inf
-            if exclude_bought and row >= 0:
-                blend[i, repeat.times[row].indices] = -np.inf
         out: list[Recommendation] = []
-        for i, items in enumerate(top_n(blend, n)):
+        for i, items in enumerate(self.picks(blend, n, (mmr_lambda,))[0][mmr_lambda]):
             for rank, item in enumerate(items, start=1):
-                if not np.isfinite(blend[i, item]):
-                    break
-                reasons = self._reasons(parts, weights, int(rows[i]), int(item), basket_rows[i], i)
+                row = int(rows[i])
+                reasons = self._reasons(parts, weights, row, int(item), basket_rows[i], i) if explain else ()
                 out.append(
                     Recommendation(
                         retailer=int(retailers[i]),
@@ -417,6 +448,113 @@ class HybridRecommender:
                     )
                 )
         return out
+
+    def _ranking(
+        self,
+        retailers: list[int],
+        *,
+        baskets: Baskets,
+        weights: dict[str, float],
+        exclude_bought: bool,
+        exclude: Sequence[Collection[int]] | None,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, list[np.ndarray], dict[str, float]]:
+        """Member parts, the blend and the calibrators' signal of retailers that are all cold or all known,
+        with what they may not get (the basket, bought products, `exclude`) at -inf in the blend."""
+        all_cold = bool(self._cold(retailers).all())
+        if all_cold and not baskets:
+            weights = {"popularity": 1.0}
+        parts = {
+            name: normalise_rows(self.models[name].score(retailers, baskets))
+            for name, weight in weights.items()
+            if weight > 0
+        }
+        if weights is self.weights or all_cold:
+            blend, signal = self._score_and_signal(retailers, baskets)
+        else:
+            blend = sum(weights[name] * part for name, part in parts.items())
+            signal = blend
+        # The calibrators' input is taken before the masking below writes -inf into the blend.
+        signal = signal.copy() if signal is blend else signal
+        repeat = self.models["repeat"]
+        rows = repeat.retailer_rows(retailers)
+        basket_rows = repeat.basket_rows(baskets, len(retailers))
+        for i, row in enumerate(rows):
+            blend[i, basket_rows[i]] = -np.inf
+            if exclude_bought and row >= 0:
+                blend[i, repeat.times[row].indices] = -np.inf
+            if exclude is not None and len(exclude[i]):
+                blend[i, repeat.product_rows(sorted(exclude[i]))] = -np.inf
+        return parts, blend, signal, rows, basket_rows, weights
+
+    def masked_blend(
+        self, retailers: Sequence[int], *, new: bool, exclude: Sequence[Collection[int]] | None = None
+    ) -> np.ndarray:
+        """The scores "for you" (new=False) or "new for you" (new=True) ranks by, of known retailers."""
+        weights = self.new_for_weights() if new else self.weights
+        return self._ranking(
+            list(retailers), baskets=None, weights=weights, exclude_bought=new, exclude=exclude
+        )[1]
+
+    def picks(
+        self, blend: np.ndarray, n: int, lambdas: Sequence[float], *, measure: bool = False
+    ) -> tuple[dict[float, list[np.ndarray]], dict[float, dict[str, float | None]]]:
+        """Each row's n product rows for every lam: the best finite scores for lam = 1, an MMR order of the
+        best POOL otherwise (their similarities computed once for all lam); with `measure`, also each lam's
+        mean intra-list diversity."""
+        diversify = any(lam < 1 for lam in lambdas)
+        top = top_n(blend, max(n, POOL) if diversify else n)
+        pools = [items[np.isfinite(blend[i, items])] for i, items in enumerate(top)]
+        lists: dict[float, list[np.ndarray]] = {lam: [] for lam in lambdas}
+        if not diversify and not measure:
+            return {lam: pools for lam in lambdas}, {}
+        per_list: dict[float, list[dict[str, float | None]]] = {lam: [] for lam in lambdas}
+        aspects = self._aspects()
+        union = np.unique(np.concatenate(pools)) if pools else np.zeros(0, dtype="int64")
+        content = self.content_similarity(union)
+        for i, pool in enumerate(pools):
+            at = np.searchsorted(union, pool)
+            pool_content = content[np.ix_(at, at)]
+            similarity = pair_similarity(pool_content, pool, aspects)
+            scaled = relevance(blend[i, pool])
+            for lam in lambdas:
+                order = np.arange(min(n, len(pool))) if lam >= 1 else mmr(scaled, similarity, lam=lam, k=n)
+                lists[lam].append(pool[order])
+                if measure:
+                    per_list[lam].append(
+                        intra_list_diversity(pool[order], pool_content[np.ix_(order, order)], aspects)
+                    )
+        return lists, {lam: mean_diversity(per_list[lam]) for lam in lambdas} if measure else {}
+
+    def _aspects(self) -> ItemAspects:
+        return self.aspects if self.aspects is not None else ItemAspects.unknown(len(self.product_ids))
+
+    def content_similarity(self, items: np.ndarray) -> np.ndarray:
+        """Content cosine between the product rows `items` (k x k), through the content model's `similar`;
+        zeros off the diagonal without a content model."""
+        out = np.eye(len(items))
+        content = self.models.get("content")
+        if content is None or not len(items):
+            return out
+        best, sims = content.similar(items, len(self.product_ids))
+        full = np.zeros((len(items), len(self.product_ids)))
+        np.put_along_axis(full, best, sims, axis=1)
+        out = np.clip(full[:, items], 0, 1)
+        np.fill_diagonal(out, 1)
+        return out
+
+    def list_diversity(self, lists: Sequence[Sequence[int]]) -> dict[str, float | None]:
+        """Mean intra-list diversity (per aspect) of lists of product ids."""
+        rows = [self.product_rows_of(items) for items in lists]
+        union = np.unique(np.concatenate(rows)) if rows else np.zeros(0, dtype="int64")
+        content = self.content_similarity(union)
+        per_list = []
+        for items in rows:
+            at = np.searchsorted(union, items)
+            per_list.append(intra_list_diversity(items, content[np.ix_(at, at)], self._aspects()))
+        return mean_diversity(per_list)
+
+    def product_rows_of(self, products: Sequence[int]) -> np.ndarray:
+        return self.models["repeat"].product_rows(list(products))
 
     def _reasons(
         self,
@@ -445,18 +583,36 @@ class HybridRecommender:
         evidence.sort(key=lambda e: -e[1])
         return tuple(Reason(kind, round(c / total, 4), facts) for kind, c, facts in evidence)
 
-    def new_for(self, retailers: Sequence[int], *, n: int = 20) -> list[Recommendation]:
-        """Products the retailer never bought; the content model gets a floor weight so unsold products
+    def new_for_weights(self) -> dict[str, float]:
+        """The blend without the repeat model; the content model gets a floor weight so unsold products
         surface."""
-        return self.recommend(
-            retailers, n=n, exclude_bought=True, weights=self._new_weights(), calibration="new_for_you"
-        )
-
-    def _new_weights(self) -> dict[str, float]:
         weights = {name: w for name, w in self.weights.items() if name != "repeat"}
-        weights["content"] = max(weights.get("content", 0.0), 0.2)
-        weights["popularity"] = max(weights.get("popularity", 0.0), 0.05)
+        # Floors only for members this blend has (a hybrid may be built without the content model).
+        for name, floor in (("content", 0.2), ("popularity", 0.05)):
+            if name in self.member_names:
+                weights[name] = max(weights.get(name, 0.0), floor)
         return weights
+
+    def new_for(
+        self,
+        retailers: Sequence[int],
+        *,
+        n: int = 20,
+        exclude: Sequence[Collection[int]] | None = None,
+        mmr_lambda: float = 1.0,
+        explain: bool = True,
+    ) -> list[Recommendation]:
+        """Products the retailer never bought, with the probability calibrated on never-bought products."""
+        return self.recommend(
+            retailers,
+            n=n,
+            exclude_bought=True,
+            weights=self.new_for_weights(),
+            calibration="new_for_you",
+            exclude=exclude,
+            mmr_lambda=mmr_lambda,
+            explain=explain,
+        )
 
     def due(self, retailers: Sequence[int], *, as_of: date) -> list[DuePrediction]:
         return self.models["repeat"].due(retailers, as_of=as_of)
@@ -484,7 +640,10 @@ class HybridRecommender:
             "validation": self.validation,
             "fit_stats": self.fit_stats,
             "calibrators": {name: calibrator.to_json() for name, calibrator in self.calibrators.items()},
+            "diversity": self.diversity,
         }
+        if self.aspects is not None:
+            meta |= {"item_category": self.aspects.category, "item_vendor": self.aspects.vendor}
         if self.reranker is not None:
             meta["reranker"] = self.reranker.to_bytes()
         digests.append(save_state(directory / "hybrid", "hybrid", meta))
@@ -502,6 +661,10 @@ class HybridRecommender:
         hybrid.calibrators = {
             name: Calibrator.from_json(value) for name, value in meta.get("calibrators", {}).items()
         }
+        # Artifacts saved before diversification keep the ranker's order (lam = 1, no aspects).
+        hybrid.diversity = meta.get("diversity", {})
+        if "item_category" in meta:
+            hybrid.aspects = ItemAspects(meta["item_category"], meta["item_vendor"])
         if "reranker" in meta:
             hybrid.reranker = Reranker.from_bytes(meta["reranker"])
         hybrid.models = {

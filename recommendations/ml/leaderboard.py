@@ -16,6 +16,7 @@ from recommendations.ml.evaluation import (
 from recommendations.ml.hybrid import HybridRecommender
 from recommendations.ml.popularity import OwnTopModel
 from recommendations.ml.profiling import measure
+from recommendations.ml.sections import sections_report
 
 PROTOCOL = (
     "Protocol A (next basket): for every retailer with >= 2 orders the chronologically last order is "
@@ -79,6 +80,9 @@ def leaderboard(
         "models": rows,
         "calibration": calibration_metrics(hybrid, test)
         | {"calibrators": {name: c.method for name, c in hybrid.calibrators.items()}},
+        # The dashboard's lists of the test retailers, with the MMR lam fixed beforehand on validation.
+        "diversity_lambdas": hybrid.diversity,
+        "sections": sections_report(hybrid, test, as_of=train.view.cutoff.date()),
     }
 
 

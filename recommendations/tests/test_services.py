@@ -5,10 +5,12 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from rest_framework.test import APIClient
 
-from accounts.tests.factories import RetailerFactory
+from accounts.tests.factories import RetailerFactory, UserFactory
 from orders.models import Order, OrderLine
 from recommendations import explanations, selectors, services
+from recommendations.dashboard import dashboard_for
 from recommendations.models import (
     ItemVector,
     ModelVersion,
@@ -332,3 +334,69 @@ def test_the_hourly_refresh_updates_retailers_who_ordered_recently_and_is_idempo
         "-last_ordered"
     )
     assert last.exists()
+
+
+def _surfaces(version: ModelVersion, retailer_id: int) -> dict[str, set[int]]:
+    rows = Recommendation.objects.filter(model_version=version, retailer_id=retailer_id)
+    return {
+        "for_you": set(rows.filter(surface="for_you").values_list("product_id", flat=True)),
+        "new_for_you": set(rows.filter(surface="new_for_you").values_list("product_id", flat=True)),
+        "due": set(
+            ReorderPrediction.objects.filter(model_version=version, retailer_id=retailer_id).values_list(
+                "product_id", flat=True
+            )
+        ),
+    }
+
+
+def test_precomputed_for_you_shares_no_product_with_due_or_new_for_you(trained) -> None:
+    version, world = trained
+
+    assert version.metrics["blend"]["diversity_lambda"].keys() == {"for_you", "new_for_you"}
+    for retailer in world.retailers:
+        lists = _surfaces(version, retailer.pk)
+        assert lists["for_you"] and lists["due"]
+        assert not lists["for_you"] & lists["due"]
+        assert not lists["for_you"] & lists["new_for_you"]
+        assert not lists["new_for_you"] & lists["due"]
+
+
+def test_a_refresh_keeps_for_you_apart_from_the_due_list_it_writes(trained) -> None:
+    version, world = trained
+    retailer = world.retailers[1]
+    product = world.products[-1]
+    order = Order.objects.create(retailer=retailer, status=Order.Status.PLACED, placed_at=timezone.now())
+    OrderLine.objects.create(order=order, product=product, quantity=1, unit_price=1)
+
+    services.retailer_refresh(retailer_id=retailer.pk)
+
+    lists = _surfaces(version, retailer.pk)
+    assert lists["for_you"] and lists["due"]
+    assert not lists["for_you"] & lists["due"]
+    assert not lists["for_you"] & lists["new_for_you"]
+    assert product.pk not in lists["for_you"] | lists["new_for_you"]
+
+
+def test_the_dashboard_and_the_api_show_each_product_once(trained) -> None:
+    _, world = trained
+    retailer = world.retailers[0]
+    board = dashboard_for(retailer=retailer)
+    shown = [card.product.pk for card in (*board.for_you, *board.new_for_you)]
+    shown += [item.product.pk for item in board.due]
+    assert board.for_you and board.due
+    assert len(shown) == len(set(shown))
+
+    client = APIClient()
+    client.force_authenticate(UserFactory(retailer=retailer))
+    api = client.get("/api/v1/recommendations/?limit=50").json()
+    ids = {kind: [item["product"]["id"] for item in api[kind]] for kind in ("for_you", "due", "new_for_you")}
+    every = [*ids["for_you"], *ids["due"], *ids["new_for_you"]]
+    assert len(every) == len(set(every))
+    # The API's longer list begins with the dashboard's cards, in the same order.
+    assert ids["for_you"][: len(board.for_you)] == [card.product.pk for card in board.for_you]
+
+
+def test_evaluate_measures_the_layout_with_as_many_due_rows_as_the_precompute_stores() -> None:
+    from recommendations.ml import sections
+
+    assert services.DUE_COUNT == sections.DUE_COUNT

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from orders.sources import FORMATS, ColumnMapping, SourceError, TransactionRow, read_transactions
 from recommendations.ml.data import TrainingData, training_data_from_rows
 from recommendations.ml.leaderboard import format_calibration, format_table, leaderboard
+from recommendations.ml.sections import format_sections
 from recommendations.training_data import training_data_from_db
 
 
@@ -47,9 +48,21 @@ class Command(BaseCommand):
         )
         self.stdout.write(format_table(board))
         self.stdout.write(format_calibration(board))
+        self._write_sections(board)
         if json_out:
             Path(json_out).write_text(json.dumps(board, indent=2, default=str))
             self.stdout.write(f"wrote {json_out}")
+
+    def _write_sections(self, board: dict[str, Any]) -> None:
+        lambdas = {surface: choice["lambda"] for surface, choice in board["diversity_lambdas"].items()}
+        self.stdout.write(
+            f"\nDashboard lists of the {board['sections']['retailers']} test retailers (top "
+            f"{board['sections']['k']}; due = the first {board['sections']['due_count']} due predictions). "
+            f"MMR lambda fixed on validation: {lambdas or 'none (no validation baskets)'}. ILD = intra-list "
+            "diversity, the mean pairwise dissimilarity of a list; new_for_you is scored against the test "
+            "basket's products the retailer had never bought."
+        )
+        self.stdout.write(format_sections(board["sections"]))
 
     def _read_file(self, dataset: str, fmt: str, mapping: str | None) -> TrainingData:
         try:

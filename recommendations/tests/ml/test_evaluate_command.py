@@ -54,6 +54,27 @@ def test_evaluate_writes_one_json_entry_per_model_with_keyed_metrics(tmp_path: P
     assert "| predicted bin | predicted mean | observed rate | count |" in printed
 
 
+def test_evaluate_prints_diversity_and_overlap_beside_accuracy_with_lambda_fixed_on_validation(
+    tmp_path: Path,
+) -> None:
+    source, out = tmp_path / "retail.csv", tmp_path / "board.json"
+    _write_online_retail(source)
+    with open(tmp_path / "log.txt", "w") as log:
+        call_command("evaluate", dataset=str(source), fmt="online-retail", json_out=str(out), stdout=log)
+    board = json.loads(out.read_text())
+    printed = (tmp_path / "log.txt").read_text()
+
+    assert "| lists | surface | lambda | recall@10 | ndcg@10 | ILD category |" in printed
+    rows = {(row["variant"], row["surface"]): row for row in board["sections"]["rows"]}
+    assert len(rows) == 6
+    laid_out = rows[("laid out + MMR", "for_you")]
+    assert laid_out["in_due"] == 0 and laid_out["in_new_for_you"] == 0
+    assert laid_out["lambda"] == board["diversity_lambdas"]["for_you"]["lambda"]
+    assert board["diversity_lambdas"]["for_you"]["validation_baskets"] == 12
+    # Online Retail has no categories or vendors: content is the only aspect measured.
+    assert laid_out["diversity"]["category"] is None and laid_out["diversity"]["content"] is not None
+
+
 def test_evaluate_refuses_a_file_in_the_wrong_format(tmp_path: Path) -> None:
     source = tmp_path / "bad.csv"
     source.write_text("a,b\n1,2\n")
