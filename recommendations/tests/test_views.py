@@ -66,6 +66,7 @@ def test_the_dashboard_shows_recommended_products_as_cards(shop: Client, retaile
     RecommendationFactory(
         retailer=retailer,
         product=product,
+        rank=1,
         score=3.91,
         probability=0.62,
         reasons=[

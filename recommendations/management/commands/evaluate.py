@@ -54,7 +54,9 @@ class Command(BaseCommand):
             self.stdout.write(f"wrote {json_out}")
 
     def _write_sections(self, board: dict[str, Any]) -> None:
-        lambdas = {surface: choice["lambda"] for surface, choice in board["diversity_lambdas"].items()}
+        lambdas = ", ".join(
+            f"{surface} {choice['lambda']:.1f}" for surface, choice in board["diversity_lambdas"].items()
+        )
         self.stdout.write(
             f"\nDashboard lists of the {board['sections']['retailers']} test retailers (top "
             f"{board['sections']['k']}; due = the first {board['sections']['due_count']} due predictions). "
