@@ -218,3 +218,13 @@ def _api_rates_out_of_reach(settings: object) -> None:
             settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], UNTHROTTLED
         ),
     }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_catalogue_stamp() -> None:
+    """Each test starts under a catalogue stamp of its own. Tests roll back instead of committing, so the
+    on_commit bump of a product change never runs: without this, a search page or a document cached by an
+    earlier test (or an earlier run: Redis outlives them) under the same stamp could answer for this one."""
+    from catalog.stamp import catalogue_stamp_bump
+
+    catalogue_stamp_bump()

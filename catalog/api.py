@@ -1,15 +1,18 @@
 """Catalogue JSON for the mobile app: the portal's own search, filters and sorting (catalog.forms and
 catalog.selectors), with an invalid filter answered as a 400 instead of being dropped as the page does."""
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import permissions
 from rest_framework.decorators import api_view, permission_classes
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.models import Category
-from catalog.selectors import product_search
+from catalog.search_cache import search_page_read
+from catalog.selectors import Bought, product_search
 from catalog.serializers import (
     CategorySerializer,
     ProductPageSerializer,
@@ -62,15 +65,28 @@ PRODUCT_EXAMPLE = {
 )
 @api_view(["GET"])
 @permission_classes([IsRetailerMember])
-def product_list(request: Request) -> Response:
+def product_list(request: Request) -> HttpResponse:
     """The portal's search (catalog.selectors.product_search): two queries, the count and the page with its
-    vendors and categories joined."""
+    vendors and categories joined; a page without the retailer's own `bought` filter is the same for every
+    retailer and served from the cache while the catalogue is unchanged (catalog/search_cache.py)."""
     query = ProductQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
-    products = product_search(retailer=request.user.retailer, filters=query.to_filters())
+    filters = query.to_filters()
     paginator = PagePagination()
-    page = paginator.paginate_queryset(products, request)
-    return paginator.get_paginated_response(ProductSerializer(page, many=True).data)
+
+    def build() -> bytes:
+        products = product_search(retailer=request.user.retailer, filters=filters, with_history=False)
+        page = paginator.paginate_queryset(products, request)
+        return JSONRenderer().render(
+            paginator.get_paginated_response(ProductSerializer(page, many=True).data).data
+        )
+
+    if filters.bought != Bought.ANY:
+        return HttpResponse(build(), content_type="application/json")
+    # The answer depends on the URL (its query, and the host its `next` and `previous` links name) and on the
+    # page size, which without `page_size` is the user's own setting.
+    identity = f"{request.build_absolute_uri()} {paginator.get_page_size(request)}"
+    return HttpResponse(search_page_read(identity=identity, build=build), content_type="application/json")
 
 
 @extend_schema(

@@ -58,24 +58,28 @@ def _placed_lines_of(retailer: Retailer) -> QuerySet[OrderLine]:
     return OrderLine.objects.filter(order__retailer=retailer, order__status=Order.Status.PLACED)
 
 
-def product_search(*, retailer: Retailer, filters: ProductFilters) -> QuerySet[Product]:
+def product_search(
+    *, retailer: Retailer, filters: ProductFilters, with_history: bool = True
+) -> QuerySet[Product]:
     """Active products matching the filters, each annotated with what this retailer did with it.
 
     `bought_before` and `in_basket` are correlated subqueries on indexed columns, so a page of cards costs one
-    query however many products it shows.
+    query however many products it shows. `with_history=False` leaves them out (the API's product shows
+    neither) unless the `bought` filter needs `bought_before`.
     """
-    products = (
-        Product.objects.filter(is_active=True)
-        .select_related("vendor", "category", "category__parent")
-        .annotate(
-            bought_before=Exists(_placed_lines_of(retailer).filter(product=OuterRef("pk"))),
+    products = Product.objects.filter(is_active=True).select_related("vendor", "category", "category__parent")
+    if with_history or filters.bought != Bought.ANY:
+        products = products.annotate(
+            bought_before=Exists(_placed_lines_of(retailer).filter(product=OuterRef("pk")))
+        )
+    if with_history:
+        products = products.annotate(
             in_basket=Subquery(
                 OrderLine.objects.filter(
                     order__retailer=retailer, order__status=Order.Status.DRAFT, product=OuterRef("pk")
                 ).values("quantity")[:1]
-            ),
+            )
         )
-    )
     for term in filters.query.split():
         products = products.filter(Q(name__icontains=term) | Q(sku__iexact=term))
     if filters.category_id is not None:

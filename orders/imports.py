@@ -45,6 +45,7 @@ from tqdm import tqdm
 
 from accounts.models import Retailer
 from catalog.models import Category, Product
+from catalog.stamp import catalogue_stamp_bump
 from orders.models import ImportRun, Order, OrderLine
 from orders.services import orders_number_unnumbered
 from orders.sources import (
@@ -57,7 +58,6 @@ from orders.sources import (
     read_transactions,
 )
 from orders.sources.rows import escape_nul
-from recommendations.documents import catalogue_stamp_bump
 from vendors.models import Vendor
 from vendors.services import vendors_refresh_all
 

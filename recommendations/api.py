@@ -8,7 +8,7 @@ with the same choices as the dashboard. Every object is the signed-in retailer's
 from typing import Any
 
 from django.db.models import prefetch_related_objects
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.decorators import api_view, permission_classes
@@ -19,8 +19,8 @@ from accounts.models import Retailer
 from catalog.api import IsRetailerMember
 from catalog.selectors import product_for_catalogue
 from orders.selectors import basket_line_count
-from recommendations import cold_start, dashboard, explanations, feedback, selectors
-from recommendations.documents import NAMES_FIELD, card_item, document_for, document_lists
+from recommendations import answers, cold_start, dashboard, explanations, feedback, selectors
+from recommendations.documents import NAMES_FIELD, card_item, document_lists
 from recommendations.feedback import Event, Kind, Surface
 from recommendations.portal_services import due_items_add
 from recommendations.serializers import (
@@ -170,29 +170,32 @@ def _cold_start_document(retailer: Retailer, *names: str, limit: int) -> dict[st
     return {"model_version": None, "generated_at": timezone.now().isoformat(), **items}
 
 
-def _lists(retailer: Retailer, *names: str, limit: int) -> dict[str, Any]:
-    """The named lists of the retailer's document, `limit` long, with their impressions recorded."""
-    version = selectors.active_version()
-    if version is None:
-        answer = _cold_start_document(retailer, *names, limit=limit)
-    else:
-        document = document_for(retailer=retailer, version=version)
-        answer = {
-            "model_version": document["model_version"],
-            "generated_at": document["generated_at"],
-            **document_lists(document, names=names, limit=limit, today=timezone.localdate()),
-        }
+def _lists(retailer: Retailer, *names: str, limit: int) -> HttpResponse:
+    """The named lists of the retailer's document, `limit` long, with their impressions recorded.
+
+    The answer is sent as the bytes answers.py keeps (rendered by DRF's renderer from the document, which
+    the API's serializers shaped when it was built), so a read costs no serialization."""
+    version_id = selectors.active_version_id()
+    if version_id is not None:
+        body = answers.answer_read(
+            retailer=retailer,
+            version_id=version_id,
+            names=names,
+            limit=limit,
+            today=timezone.localdate(),
+            surfaces=LIST_SURFACES,
+        )
+        return HttpResponse(body, content_type="application/json")
+    answer = _cold_start_document(retailer, *names, limit=limit)
     _impressions_record(
         retailer=retailer,
         events=[
-            Event(
-                item["product"]["id"], LIST_SURFACES[name], Kind.IMPRESSION, version.pk if version else None
-            )
+            Event(item["product"]["id"], LIST_SURFACES[name], Kind.IMPRESSION, None)
             for name in names
             for item in answer[name]
         ],
     )
-    return answer
+    return Response(answer)
 
 
 @extend_schema(
@@ -203,15 +206,14 @@ def _lists(retailer: Retailer, *names: str, limit: int) -> dict[str, Any]:
 )
 @api_view(["GET"])
 @permission_classes([IsRetailerMember])
-def recommendation_list(request: Request) -> Response:
+def recommendation_list(request: Request) -> HttpResponse:
     """Ranked products with their structured reasons and sentence, from the active model version; `kind`
     picks one list (`for_you`, `due` or `new`), `limit` (1-50, default 20) cuts each list."""
     query = RecommendationQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
     kind = query.validated_data.get("kind")
     names = [KINDS[kind]] if kind else list(KINDS.values())
-    # The document's products were made by these serializers when it was built, its sentences by this read.
-    return Response(_lists(request.user.retailer, *names, limit=query.validated_data["limit"]))
+    return _lists(request.user.retailer, *names, limit=query.validated_data["limit"])
 
 
 @extend_schema(
@@ -221,10 +223,10 @@ def recommendation_list(request: Request) -> Response:
 )
 @api_view(["GET"])
 @permission_classes([IsRetailerMember])
-def due_list(request: Request) -> Response:
+def due_list(request: Request) -> HttpResponse:
     """What the retailer orders regularly and is due (or overdue), soonest first, with the cadence, the last
     order and the suggested quantity."""
-    return Response(_lists(request.user.retailer, "due", limit=DOCUMENT_LIMIT))
+    return _lists(request.user.retailer, "due", limit=DOCUMENT_LIMIT)
 
 
 @extend_schema(

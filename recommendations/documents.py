@@ -18,20 +18,19 @@ words for that day (`document_lists`), string work over at most a few hundred re
 """
 
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
+import redis
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from accounts.models import Retailer
-from catalog.models import Category, Product
 from catalog.serializers import ProductSerializer
-from recommendations import dashboard, explanations
+from catalog.stamp import CATALOGUE_STAMP_KEY, catalogue_stamp_current
+from recommendations import dashboard, explanations, feedback
 from recommendations.models import (
     ModelVersion,
     Recommendation,
@@ -40,11 +39,9 @@ from recommendations.models import (
     Surface,
 )
 from recommendations.serializers import DOCUMENT_LIMIT
-from vendors.models import Vendor
 
 logger = logging.getLogger(__name__)
 
-CATALOGUE_STAMP_KEY = "catalogue:stamp"
 # A document of a version nobody reads any more leaves the cache by itself.
 CACHE_SECONDS = 24 * 60 * 60
 # Inside the body, never shown by the API serializers: the catalogue stamp the products were read under.
@@ -59,6 +56,31 @@ REASONS_FIELD = "stored_reasons"
 def cache_key(*, version_id: int, retailer_id: int) -> str:
     # "recdoc2": documents made before sentences were rendered on read hold no reasons to render.
     return f"recdoc2:v{version_id}:r{retailer_id}"
+
+
+def generation_key(*, version_id: int, retailer_id: int) -> str:
+    """The Redis key naming the cached document's generation (answers.py files rendered answers under it)."""
+    return cache.make_and_validate_key(f"recgen:v{version_id}:r{retailer_id}")
+
+
+def generation_of(document: dict[str, Any]) -> str:
+    """Which document this is: the catalogue stamp its products were read under (first, so answers.py's
+    script can compare it with the current one) and when it was built."""
+    return f"{document.get(STAMP_FIELD) or ''}|{document['generated_at']}"
+
+
+def generation_record(*, version_id: int, retailer_id: int, document: dict[str, Any], replace: bool) -> None:
+    """Record the generation of the document just cached, as plain text so answers.py's script can read it;
+    `replace=False` writes only where none is recorded, as a cache `add` does (a document cached before
+    generations were kept gets one at its next read). Redis only: without it nothing is rendered ahead."""
+    client = feedback.buffer_client()
+    if client is None:
+        return
+    key = generation_key(version_id=version_id, retailer_id=retailer_id)
+    try:
+        client.set(key, generation_of(document), ex=CACHE_SECONDS, nx=not replace)
+    except (redis.RedisError, OSError) as error:
+        feedback.buffer_failed(error)
 
 
 def _cache_call(operation: Callable[[], Any], *, what: str) -> tuple[bool, Any]:
@@ -198,47 +220,6 @@ def _stored(*, retailer_id: int, version: ModelVersion, body: dict[str, Any], re
         RecommendationDocument.objects.bulk_create([row], ignore_conflicts=True)
 
 
-# --- The catalogue stamp
-
-
-def _new_stamp() -> str:
-    return uuid.uuid4().hex
-
-
-def catalogue_stamp_bump() -> None:
-    """Mark every document's products as stale; they are rebuilt as they are next read. Run after commit:
-    a document rebuilt before the change is visible would carry the new stamp with the old products."""
-    _cache_call(lambda: cache.set(CATALOGUE_STAMP_KEY, _new_stamp(), None), what="catalogue stamp bump")
-
-
-def _catalogue_changed(sender: type, **kwargs: Any) -> None:
-    transaction.on_commit(catalogue_stamp_bump)
-
-
-for _model in (Product, Category, Vendor):
-    post_save.connect(
-        _catalogue_changed, sender=_model, dispatch_uid=f"catalogue_stamp_save_{_model.__name__}"
-    )
-    post_delete.connect(
-        _catalogue_changed, sender=_model, dispatch_uid=f"catalogue_stamp_delete_{_model.__name__}"
-    )
-
-
-def _current_stamp(found: str | None) -> str | None:
-    """The stamp read with the document; a cache that lost it (flushed, evicted) starts a new one, which
-    rebuilds every document once. None when Redis is unreachable."""
-    if found is not None:
-        return found
-    stamp = _new_stamp()
-    ok, added = _cache_call(lambda: cache.add(CATALOGUE_STAMP_KEY, stamp, None), what="catalogue stamp")
-    if not ok:
-        return None
-    if added:
-        return stamp
-    ok, current = _cache_call(lambda: cache.get(CATALOGUE_STAMP_KEY), what="catalogue stamp")
-    return current if ok and current else stamp
-
-
 # --- Reading
 
 
@@ -252,15 +233,19 @@ def document_for(*, retailer: Retailer, version: ModelVersion) -> dict[str, Any]
         # Redis down: the stored document as it is (its stamp cannot be checked), built only if missing.
         return _document_from_db(retailer_id=retailer_id, version=version, stamp=None, check_stamp=False)
     cached = found.get(key)
-    stamp = _current_stamp(found.get(CATALOGUE_STAMP_KEY))
+    stamp = catalogue_stamp_current(found.get(CATALOGUE_STAMP_KEY))
     if cached is not None and cached.get(STAMP_FIELD) == stamp:
         return cached
     body = _document_from_db(retailer_id=retailer_id, version=version, stamp=stamp, check_stamp=True)
     if cached is None:
         # add, not set: a refresh that committed meanwhile has cached its newer document.
-        _cache_call(lambda: cache.add(key, body, CACHE_SECONDS), what="document write")
+        ok, added = _cache_call(lambda: cache.add(key, body, CACHE_SECONDS), what="document write")
+        if ok and added:
+            generation_record(version_id=version.pk, retailer_id=retailer_id, document=body, replace=False)
     else:
-        _cache_call(lambda: cache.set(key, body, CACHE_SECONDS), what="document write")
+        ok, _ = _cache_call(lambda: cache.set(key, body, CACHE_SECONDS), what="document write")
+        if ok:
+            generation_record(version_id=version.pk, retailer_id=retailer_id, document=body, replace=True)
     return body
 
 
@@ -292,7 +277,9 @@ def document_rebuild(*, retailer_id: int, version: ModelVersion) -> dict[str, An
 
     def publish() -> None:
         ok, _ = _cache_call(lambda: cache.set(key, body, CACHE_SECONDS), what="document write")
-        if not ok:
+        if ok:
+            generation_record(version_id=version.pk, retailer_id=retailer_id, document=body, replace=True)
+        else:
             # One more try, to drop it: the old document must not outlive the rows it was built from.
             document_invalidate(retailer_id=retailer_id, version_id=version.pk)
 
@@ -304,6 +291,12 @@ def document_invalidate(*, retailer_id: int, version_id: int) -> None:
     """Forget the cached document; the next read takes the stored one (or builds it)."""
     key = cache_key(version_id=version_id, retailer_id=retailer_id)
     _cache_call(lambda: cache.delete(key), what="document invalidation")
+    client = feedback.buffer_client()
+    if client is not None:
+        try:
+            client.delete(generation_key(version_id=version_id, retailer_id=retailer_id))
+        except (redis.RedisError, OSError) as error:
+            feedback.buffer_failed(error)
 
 
 def documents_build_all(*, version: ModelVersion, retailer_ids: list[int]) -> int:

@@ -307,6 +307,23 @@ def event_payload(*, retailer_id: int, event: Event, now: datetime) -> Payload:
     }
 
 
+# Where a pre-encoded buffer item leaves the time of the events for each read to fill in.
+NOW_PLACEHOLDER = "@now@"
+
+
+def events_encoded(*, retailer_id: int, events: Iterable[Event]) -> str:
+    """The buffer item of `events` (as `buffer_push` would encode it) with NOW_PLACEHOLDER for their time:
+    an answer served from a cache (recommendations/answers.py) records its impressions without encoding
+    them at each read."""
+    now = timezone.now()
+    return json.dumps(
+        [
+            {**event_payload(retailer_id=retailer_id, event=event, now=now), "created_at": NOW_PLACEHOLDER}
+            for event in events
+        ]
+    )
+
+
 def events_buffer(*, retailer_id: int, events: Iterable[Event]) -> int:
     """Queue events for the next flush in one RPUSH (no INSERT on the request path); returns how many.
 

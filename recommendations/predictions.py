@@ -28,7 +28,7 @@ from accounts.models import Retailer, User
 from catalog.models import Product
 from catalog.serializers import ProductSerializer
 from orders.selectors import basket_summary
-from recommendations import explanations, feedback
+from recommendations import explanations, feedback, selectors
 from recommendations.dashboard import ReasonLine, reason_lines
 from recommendations.models import ItemVector, ModelVersion, Prediction, ProductAssociation
 from recommendations.selectors import completion_ranking, completion_reason
@@ -40,6 +40,8 @@ DEFAULT_LIMIT = 10
 # A version's rows never change; a product's name, price and availability do, so its JSON lives briefly.
 VERSION_ROWS_SECONDS = 24 * 60 * 60
 PRODUCT_SECONDS = 60
+# Candidates read beyond `limit`, so that a few discontinued ones do not cost another round trip.
+CANDIDATE_MARGIN = 5
 # The history endpoint writes at most this many pending batches before reading.
 HISTORY_FLUSH_BATCHES = 4
 HISTORY_FLUSH_WAIT_SECONDS = 2.0
@@ -81,10 +83,6 @@ class NextItemAnswer:
     results: list[NextItem] = field(default_factory=list)
 
 
-def _active_version_id() -> int | None:
-    return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).values_list("id", flat=True).first()
-
-
 def _cache_get(keys: list[str]) -> dict[str, Any]:
     if not keys or feedback.redis_resting():
         return {}
@@ -104,16 +102,22 @@ def _cache_set(values: dict[str, Any], timeout: int) -> None:
         feedback.buffer_failed(error)
 
 
-def _association_key(version_id: int, product_id: int) -> str:
-    return f"nextitem:assoc:{version_id}:{product_id}"
-
-
-def _vector_key(version_id: int, product_id: int) -> str:
-    return f"nextitem:vector:{version_id}:{product_id}"
+def _completion_key(version_id: int, product_id: int) -> str:
+    return f"nextitem:completion:{version_id}:{product_id}"
 
 
 def _product_key(product_id: int) -> str:
     return f"nextitem:product:{product_id}"
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What completing a basket needs of one of its products, cached as one entry per (version, product): its
+    association rows in rank order, its item vector, and the vector of every product those rows name."""
+
+    rows: list[tuple]
+    vector: bytes
+    others: dict[int, bytes]
 
 
 def _products(product_ids: Sequence[int], cached: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -130,47 +134,49 @@ def _products(product_ids: Sequence[int], cached: dict[str, Any]) -> dict[int, d
     return found
 
 
-def _associations(
+def _completions(
     version_id: int, product_ids: Sequence[int], cached: dict[str, Any]
-) -> dict[int, list[CachedAssociation]]:
+) -> dict[int, Completion]:
+    """Each product's completion entry from the cache; the misses in two queries (their rows, then the
+    vectors of the products and of every product their rows name), then cached."""
     found = {
-        pid: cached[_association_key(version_id, pid)]
+        pid: Completion(*cached[_completion_key(version_id, pid)])
         for pid in product_ids
-        if _association_key(version_id, pid) in cached
+        if _completion_key(version_id, pid) in cached
     }
     missing = [pid for pid in product_ids if pid not in found]
     if missing:
-        fresh: dict[int, list[tuple]] = {pid: [] for pid in missing}
+        rows: dict[int, list[tuple]] = {pid: [] for pid in missing}
         for row in (
             ProductAssociation.objects.filter(model_version_id=version_id, product_id__in=missing)
             .order_by("product_id", "rank")
             .values_list("product_id", "other_id", "together", "product_orders", "lift", "rank")
         ):
-            fresh[row[0]].append(row)
+            rows[row[0]].append(row)
+        named = set(missing) | {row[1] for product_rows in rows.values() for row in product_rows}
+        vectors = {
+            product_id: bytes(vector)
+            for product_id, vector in ItemVector.objects.filter(
+                model_version_id=version_id, product_id__in=named
+            ).values_list("product_id", "vector")
+        }
+        fresh = {
+            pid: Completion(
+                rows[pid],
+                vectors.get(pid, b""),
+                {row[1]: vectors[row[1]] for row in rows[pid] if row[1] in vectors},
+            )
+            for pid in missing
+        }
         _cache_set(
-            {_association_key(version_id, pid): rows for pid, rows in fresh.items()}, VERSION_ROWS_SECONDS
+            {
+                _completion_key(version_id, pid): (entry.rows, entry.vector, entry.others)
+                for pid, entry in fresh.items()
+            },
+            VERSION_ROWS_SECONDS,
         )
         found.update(fresh)
-    return {pid: [CachedAssociation(*row) for row in rows] for pid, rows in found.items()}
-
-
-def _vectors(version_id: int, product_ids: Sequence[int], cached: dict[str, Any]) -> dict[int, np.ndarray]:
-    # b"" caches "this product has no vector", so it is not looked up again.
-    found = {
-        pid: cached[_vector_key(version_id, pid)]
-        for pid in product_ids
-        if _vector_key(version_id, pid) in cached
-    }
-    missing = [pid for pid in product_ids if pid not in found]
-    if missing:
-        fresh = dict.fromkeys(missing, b"")
-        for product_id, vector in ItemVector.objects.filter(
-            model_version_id=version_id, product_id__in=missing
-        ).values_list("product_id", "vector"):
-            fresh[product_id] = bytes(vector)
-        _cache_set({_vector_key(version_id, pid): raw for pid, raw in fresh.items()}, VERSION_ROWS_SECONDS)
-        found.update(fresh)
-    return {pid: np.frombuffer(raw, dtype=np.float32) for pid, raw in found.items() if raw}
+    return found
 
 
 def _unique(product_ids: Sequence[int]) -> list[int]:
@@ -183,14 +189,14 @@ def next_item_predict(
     """What to add next to `product_ids` (the retailer's basket when None), best first, recorded in the
     prediction history with its impressions. Raises UnknownProducts for ids asked about that do not exist
     or are not sold any more (a basket's own lines are taken as they are)."""
-    version_id = _active_version_id()
+    version_id = selectors.active_version_id()
     explicit = product_ids is not None
     asked = list(product_ids) if explicit else basket_summary(retailer=retailer).product_ids
     basket = _unique(asked)
 
     cached = _cache_get(
         [_product_key(pid) for pid in basket]
-        + ([_association_key(version_id, pid) for pid in basket] if version_id else [])
+        + ([_completion_key(version_id, pid) for pid in basket] if version_id else [])
     )
     products = _products(basket, cached)
     if explicit:
@@ -202,42 +208,52 @@ def next_item_predict(
         _record(retailer=retailer, user=user, answer=answer)
         return answer
 
-    per_product = _associations(version_id, basket, cached)
+    completions = _completions(version_id, basket, cached)
     in_basket = set(basket)
     # Sorted by rank, the basket's order breaking ties, as the basket page's single query reads them.
     associations = sorted(
-        (row for pid in basket for row in per_product.get(pid, []) if row.other_id not in in_basket),
+        (
+            CachedAssociation(*row)
+            for pid in basket
+            for row in completions[pid].rows
+            if row[1] not in in_basket
+        ),
         key=lambda row: row.rank,
     )
-    candidate_ids = _unique([row.other_id for row in associations])
-    cached = _cache_get(
-        [_vector_key(version_id, pid) for pid in [*basket, *candidate_ids]]
-        + [_product_key(pid) for pid in candidate_ids]
-    )
-    vectors = _vectors(version_id, [*basket, *candidate_ids], cached)
-    products.update(_products(candidate_ids, cached))
+    raw_vectors = {pid: completions[pid].vector for pid in basket}
+    for pid in basket:
+        raw_vectors.update(completions[pid].others)
+    vectors = {pid: np.frombuffer(raw, dtype=np.float32) for pid, raw in raw_vectors.items() if raw}
+    ranking = completion_ranking(basket=in_basket, associations=associations, vectors=vectors)
 
     names = {pid: data["name"] for pid, data in products.items()}
     today = timezone.localdate()
     results: list[NextItem] = []
-    for association, score in completion_ranking(
-        basket=in_basket, associations=associations, vectors=vectors
-    ):
-        product = products.get(association.other_id)
-        if product is None or not product["is_active"]:
-            continue
-        reasons = [completion_reason(association)]
-        results.append(
-            NextItem(
-                rank=len(results) + 1,
-                product=product,
-                score=score,
-                reasons=reason_lines(reasons, names=names, today=today),
-                sentence=explanations.sentence_for(reasons, product_names=names, today=today),
+    start = 0
+    # The candidates' JSON is read for the best ones only, a few beyond `limit` in case some are no longer
+    # sold, and more only if those run out.
+    while len(results) < limit and start < len(ranking):
+        chunk = ranking[start : start + limit + CANDIDATE_MARGIN]
+        start += len(chunk)
+        ids = [association.other_id for association, _ in chunk]
+        products.update(_products(ids, _cache_get([_product_key(pid) for pid in ids])))
+        names.update({pid: products[pid]["name"] for pid in ids if pid in products})
+        for association, score in chunk:
+            product = products.get(association.other_id)
+            if product is None or not product["is_active"]:
+                continue
+            reasons = [completion_reason(association)]
+            results.append(
+                NextItem(
+                    rank=len(results) + 1,
+                    product=product,
+                    score=score,
+                    reasons=reason_lines(reasons, names=names, today=today),
+                    sentence=explanations.sentence_for(reasons, product_names=names, today=today),
+                )
             )
-        )
-        if len(results) == limit:
-            break
+            if len(results) == limit:
+                break
     answer = NextItemAnswer(model_version=version_id, basket=asked, results=results)
     _record(retailer=retailer, user=user, answer=answer)
     return answer

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -43,10 +44,22 @@ def active_version() -> ModelVersion | None:
     return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
 
 
+def active_version_id() -> int | None:
+    """The active version's id. Written out because every API read runs it: compiling the ORM's query costs
+    several times the round trip of this one (the partial unique index on `status` finds the row)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ACTIVE_VERSION_SQL, [ModelVersion.Status.ACTIVE])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+_ACTIVE_VERSION_SQL = f'SELECT "id" FROM "{ModelVersion._meta.db_table}" WHERE "status" = %s'
+
+
 def _version_id(version: ModelVersion | None) -> int | None:
     if version is not None:
         return version.pk
-    return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).values_list("id", flat=True).first()
+    return active_version_id()
 
 
 def recommendations_for(
@@ -171,14 +184,13 @@ def completion_ranking(
     if basket_vectors:
         centre = np.mean(basket_vectors, axis=0)
         centre /= np.linalg.norm(centre) or 1.0
-        cosine = np.array(
-            [
-                float(vectors[pid] @ centre / (np.linalg.norm(vectors[pid]) or 1.0))
-                if pid in vectors
-                else 0.0
-                for pid in candidate_ids
-            ]
-        )
+        # One product of matrices for all candidates with a vector; the others agree by 0.
+        cosine = np.zeros(len(candidate_ids))
+        rows = [index for index, pid in enumerate(candidate_ids) if pid in vectors]
+        if rows:
+            matrix = np.stack([vectors[candidate_ids[index]] for index in rows])
+            norms = np.linalg.norm(matrix, axis=1)
+            cosine[rows] = (matrix @ centre) / np.where(norms > 0, norms, 1.0)
         scores = (1 - EMBEDDING_WEIGHT) * scores + EMBEDDING_WEIGHT * np.clip(cosine, 0.0, 1.0)
     order = np.argsort(-scores, kind="stable")
     return [(best[candidate_ids[index]], round(float(scores[index]), 6)) for index in order]

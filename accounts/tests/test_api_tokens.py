@@ -152,3 +152,27 @@ def test_bearer_authentication_loads_the_user_and_the_retailer_in_one_query() ->
 
     assert len(queries) == 1
     assert retailer_name == user.retailer.name
+
+
+def test_bearer_authentication_loads_a_vendor_member_with_the_vendor_and_no_retailer() -> None:
+    user = UserFactory(vendor_member=True)
+    request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+
+    with CaptureQueriesContext(connection) as queries:
+        authenticated, _ = JWTAuthentication().authenticate(request)
+        organisation = (authenticated.retailer, authenticated.vendor.name)
+
+    assert len(queries) == 1
+    assert organisation == (None, user.vendor.name)
+    assert authenticated.pk == user.pk and authenticated.username == user.username
+    assert authenticated.password == user.password and not authenticated._state.adding
+
+
+@pytest.mark.parametrize("user_id", [2**63, 2**80, -1, 0, "12abc", 1.5e30])
+def test_an_access_token_naming_a_user_id_out_of_range_is_a_401(user_id: object) -> None:
+    token = AccessToken.for_user(UserFactory())
+    token["user_id"] = user_id
+
+    answer = Client().get(reverse("api-v1-me"), headers={"Authorization": f"Bearer {token}"})
+
+    assert answer.status_code == 401

@@ -138,3 +138,72 @@ def test_catalogue_endpoints_are_for_retailer_members_only(name: str) -> None:
     vendor_member = _signed_in(UserFactory(vendor_member=True)).get(reverse(name))
     assert vendor_member.status_code == 403
     assert vendor_member.json()["error"]["code"] == "permission_denied"
+
+
+def test_a_repeated_search_is_served_from_the_cache_with_the_same_answer(
+    api: APIClient, django_assert_max_num_queries
+) -> None:
+    ProductFactory(name="Jam jar")
+    first = api.get(reverse("api-v1-products"), {"q": "jam"})
+
+    # Authentication only: no count and no page.
+    with django_assert_max_num_queries(1):
+        second = api.get(reverse("api-v1-products"), {"q": "jam"})
+
+    assert second.status_code == 200
+    assert second.content == first.content
+
+
+def test_a_catalogue_change_is_searched_anew(api: APIClient, django_capture_on_commit_callbacks) -> None:
+    product = ProductFactory(name="Jam jar")
+    assert api.get(reverse("api-v1-products"), {"q": "jam"}).json()["results"][0]["name"] == "Jam jar"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        product.name = "Jam jar, large"
+        product.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        ProductFactory(name="Jam pot")
+
+    names = [row["name"] for row in api.get(reverse("api-v1-products"), {"q": "jam"}).json()["results"]]
+    assert names == ["Jam jar, large", "Jam pot"]
+
+
+def test_a_page_of_another_size_is_an_answer_of_its_own(api: APIClient) -> None:
+    for index in range(3):
+        ProductFactory(name=f"Item {index}")
+    assert len(api.get(reverse("api-v1-products"), {"page_size": 2}).json()["results"]) == 2
+    assert len(api.get(reverse("api-v1-products"), {"page_size": 3}).json()["results"]) == 3
+
+
+def test_the_bought_filter_is_each_retailers_own_and_never_shared(user: User) -> None:
+    mine = ProductFactory(name="Jam jar")
+    theirs = ProductFactory(name="Jam pot")
+    other = UserFactory()
+    OrderLineFactory(order__retailer=user.retailer, product=mine)
+    OrderLineFactory(order__retailer=other.retailer, product=theirs)
+
+    for member, expected in ((user, ["Jam jar"]), (other, ["Jam pot"]), (user, ["Jam jar"])):
+        data = _signed_in(member).get(reverse("api-v1-products"), {"q": "jam", "bought": "before"}).json()
+        assert [row["name"] for row in data["results"]] == expected
+
+
+def test_two_retailers_searching_alike_get_the_same_page_with_nothing_of_either(user: User) -> None:
+    product = ProductFactory(name="Jam jar")
+    OrderLineFactory(order__retailer=user.retailer, product=product)
+    other = UserFactory()
+
+    mine = _signed_in(user).get(reverse("api-v1-products"), {"q": "jam"})
+    theirs = _signed_in(other).get(reverse("api-v1-products"), {"q": "jam"})
+
+    assert mine.content == theirs.content
+    assert set(mine.json()["results"][0]) == {
+        "id",
+        "sku",
+        "name",
+        "description",
+        "vendor",
+        "category",
+        "unit_price",
+        "pack_size",
+        "is_active",
+    }
