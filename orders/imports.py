@@ -115,6 +115,8 @@ class ImportReport:
     seconds: float = 0.0
     import_run_id: int | None = None
     quantity_total: int = 0
+    # Whether the order lines' secondary indexes and foreign keys were rebuilt (`orders.importing.bulk`).
+    bulk_load: bool = False
 
     @property
     def rows_per_second(self) -> float:
@@ -587,6 +589,7 @@ def _create_from_staging(cursor, report: ImportReport, *, source: str, vendor_id
     structures = None
     if all_new and orderlines_bulk_pays(cursor, lines=report.rows_staged):
         structures = orderlines_secondary_drop(cursor)
+        report.bulk_load = True
     cursor.execute(
         f"""
         INSERT INTO orders_orderline (order_id, product_id, quantity, unit_price)

@@ -4,12 +4,15 @@ Maintaining four secondary indexes and checking two foreign keys row by row is m
 import (measured on Online Retail's 386k lines: 5 s of index inserts and 7 s of deferred foreign-key
 checks, against 0.8 s for the rows themselves). Rebuilding the indexes afterwards sorts each once, and
 re-adding a foreign key checks every row with one join. It pays only when the import writes at least as
-many lines as the table holds, so the caller asks `orderlines_bulk_pays` first.
+many lines as the table holds, and only for large loads (BULK_MIN_LINES), so the caller asks
+`orderlines_bulk_pays` first.
 
 All of it is DDL inside the import's transaction: a failure rolls the indexes and constraints back with the
 data. The price is the locks: dropping the foreign keys takes ACCESS EXCLUSIVE locks on order lines,
 orders and products until the import commits, so the portals wait for it (seconds) instead of reading
-around it. PostgreSQL only.
+around it, and a portal transaction that already holds a lock the import needs while waiting for one of
+those tables is a deadlock that PostgreSQL breaks by failing one of the two (a failed import changes
+nothing and can be run again). Hence the minimum: a small import never takes those locks. PostgreSQL only.
 """
 
 from dataclasses import dataclass
@@ -19,6 +22,8 @@ from django.db import connection
 from orders.models import OrderLine
 
 TABLE = OrderLine._meta.db_table
+# Below this many lines, maintaining the indexes costs well under a second: not worth the exclusive locks.
+BULK_MIN_LINES = 50_000
 
 
 @dataclass(frozen=True)
@@ -30,11 +35,12 @@ class SecondaryStructures:
 
 
 def orderlines_bulk_pays(cursor, *, lines: int) -> bool:
-    """Whether `lines` new lines at least double the table (by the planner's count, kept by ANALYZE)."""
+    """Whether `lines` new lines are a large load that at least doubles the table (by the planner's count,
+    which the import keeps with ANALYZE)."""
     cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [TABLE])
     existing = cursor.fetchone()[0]
     # -1 means never analysed, which only happens to a table that has not been loaded yet.
-    return lines > 0 and lines >= max(existing, 0)
+    return lines >= BULK_MIN_LINES and lines >= max(existing, 0)
 
 
 def orderlines_secondary_drop(cursor) -> SecondaryStructures:

@@ -21,11 +21,10 @@ import gzip
 import io
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import repeat
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -45,8 +44,9 @@ from orders.sources.rows import (
     text_encoding,
 )
 
-# Decoded characters per batch: about 170,000 Online Retail lines, a few tens of MB of columns in memory.
-BATCH_CHARACTERS = 16 << 20
+# Decoded characters per batch: about 45,000 Online Retail lines. Small enough that PostgreSQL parses
+# one batch's COPY text while the next is read, large enough that each column has many repeated values.
+BATCH_CHARACTERS = 4 << 20
 READ_BYTES = 1 << 20
 # Characters that make a line one for the reference reader: quoting, COPY text's own escapes, NUL.
 SPECIAL = ('"', "\t", "\\", "\r", "\x00")
@@ -67,8 +67,10 @@ class Batch:
     rejected: list[RejectedRow] = field(default_factory=list)
 
 
-def online_retail_batches(path: Path, *, encoding: str, limits: FieldLimits) -> Iterator[Batch]:
-    """The file's data lines in batches; `SourceError` as the reference reader raises it."""
+def online_retail_batches(
+    path: Path, *, encoding: str, limits: FieldLimits, batch_characters: int = BATCH_CHARACTERS
+) -> Iterator[Batch]:
+    """The file's data lines in batches of about `batch_characters`; `SourceError` as the reference raises."""
     codec = text_encoding(encoding)
     with CsvFile(path, codec) as source:
         if [column.strip() for column in source.header] != HEADER:
@@ -77,9 +79,10 @@ def online_retail_batches(path: Path, *, encoding: str, limits: FieldLimits) -> 
             )
     line_no = 2
     try:
-        for lines in _line_batches(path, codec):
-            yield _batch(lines, line_no, limits)
-            line_no += len(lines)
+        for block in _line_batches(path, codec, batch_characters):
+            batch = _batch(block, line_no, limits)
+            yield batch
+            line_no += batch.lines
     except (UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
         # The reference reader names the line that does not decode or where the file stops.
         for _row in read_online_retail(path, encoding=codec):
@@ -87,30 +90,37 @@ def online_retail_batches(path: Path, *, encoding: str, limits: FieldLimits) -> 
         raise SourceError(f"{path}: cannot be read: {exc}") from None
 
 
-def _line_batches(path: Path, codec: str) -> Iterator[list[str]]:
-    """The lines after the header, in lists of about BATCH_CHARACTERS, as CsvFile splits them (at "\\n")."""
+def _line_batches(path: Path, codec: str, batch_characters: int) -> Iterator[str]:
+    """The text after the header in blocks of whole lines (each ending in "\\n") of `batch_characters` or so.
+
+    Lines end at "\\n" only, as CsvFile reads them; a last line without its newline is given one.
+    """
     decoder = codecs.getincrementaldecoder(codec)()
     with _open_binary(path) as binary:
-        pending, header_seen = "", False
+        pieces: list[str] = []
+        size, header_seen = 0, False
         while True:
             chunk = binary.read(READ_BYTES)
-            text = pending + decoder.decode(chunk, final=not chunk)
+            text = decoder.decode(chunk, final=not chunk)
             if not header_seen:
+                pieces.append(text)
+                text = "".join(pieces)
                 if "\n" not in text and chunk:
-                    pending = text
+                    pieces = [text]
                     continue
-                header_seen, text = True, text.partition("\n")[2]
+                header_seen, text, pieces = True, text.partition("\n")[2], []
+            pieces.append(text)
+            size += len(text)
             if not chunk:
-                # The last line may lack its newline; an empty rest is no line at all.
-                if text:
-                    yield text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
+                rest = "".join(pieces)
+                if rest:
+                    yield rest if rest.endswith("\n") else rest + "\n"
                 return
-            if len(text) < BATCH_CHARACTERS:
-                pending = text
-                continue
-            complete, newline, pending = text.rpartition("\n")
-            if newline:
-                yield complete.split("\n")
+            if size >= batch_characters:
+                complete, newline, pending = "".join(pieces).rpartition("\n")
+                pieces, size = [pending], len(pending)
+                if newline:
+                    yield complete + newline
 
 
 def _open_binary(path: Path) -> BinaryIO:
@@ -119,24 +129,32 @@ def _open_binary(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if is_gzip else path.open("rb")  # type: ignore[return-value]
 
 
-def _batch(lines: list[str], first_line_no: int, limits: FieldLimits) -> Batch:
-    batch = Batch(lines=len(lines))
-    block = "\n".join(lines)
-    if "\r" in block:
-        # CsvFile strips the carriage returns ending a line; one inside a line leaves it to the reference.
-        lines = [line.rstrip("\r") for line in lines]
-    plain = (
-        np.fromiter(map(str.count, lines, repeat(",")), dtype=np.int64, count=len(lines)) == len(HEADER) - 1
-    )
-    for character in SPECIAL:
-        if character in block:
-            plain &= np.fromiter((character not in line for line in lines), dtype=bool, count=len(lines))
+def _batch(block: str, first_line_no: int, limits: FieldLimits) -> Batch:
+    """One block of whole lines: the plain ones by column, the others by the reference reader."""
+    # Scanned as UTF-8 bytes: newline, comma and the special characters are single bytes there, never
+    # part of another character.
+    data = np.frombuffer(block.encode(), dtype=np.uint8)
+    ends = np.flatnonzero(data == ord("\n"))
+    batch = Batch(lines=len(ends))
+    commas = np.diff(np.searchsorted(np.flatnonzero(data == ord(",")), ends), prepend=0)
+    plain = commas == len(HEADER) - 1
+    present = [character for character in SPECIAL if character in block]
+    for character in present:
+        plain[np.searchsorted(ends, np.flatnonzero(data == ord(character)))] = False
+    lines = _Lines(data, ends)
     positions = np.flatnonzero(plain)
+    columns, staged, skip_reasons = None, np.zeros(0, dtype=bool), {}
     if len(positions):
-        columns = _columns([lines[index] for index in positions], limits)
+        # The C parser takes a carriage return or NUL for the end of a line; otherwise the whole block
+        # parses one row per line, the lines that are not plain giving rows that are ignored.
+        whole = not ({"\r", "\x00"} & set(present))
+        text = block if whole else "".join(lines[index] + "\n" for index in positions)
+        columns = _columns(text, limits, fields=int(commas.max()) + 1 if whole else len(HEADER))
+        if whole:
+            if len(columns.raw[INVOICE]) != len(ends):
+                raise SourceError("the batch reader lost count of the lines")
+            columns.keep(positions)
         staged, skip_reasons = _classify(columns, limits)
-    else:
-        columns, staged, skip_reasons = None, np.zeros(0, dtype=bool), {}
     for reason, mask in skip_reasons.items():
         if count := int(mask.sum()):
             batch.skipped[reason] += count
@@ -144,11 +162,11 @@ def _batch(lines: list[str], first_line_no: int, limits: FieldLimits) -> Batch:
     decided = staged.copy()
     for mask in skip_reasons.values():
         decided |= mask
-    referred = np.ones(len(lines), dtype=bool)
+    referred = np.ones(len(ends), dtype=bool)
     referred[positions[decided]] = False
     referred_rows: list[str] = []
     for index in np.flatnonzero(referred):
-        row = _reference_row(first_line_no + int(index), lines[index], limits)
+        row = _reference_row(first_line_no + int(index), lines[index].rstrip("\r"), limits)
         if isinstance(row, TransactionRow):
             referred_rows.append(_copy_line(row))
             batch.staged += 1
@@ -166,32 +184,54 @@ def _batch(lines: list[str], first_line_no: int, limits: FieldLimits) -> Batch:
     return batch
 
 
-def _columns(plain_lines: Sequence[str], limits: FieldLimits) -> "_Columns":
+class _Lines:
+    """The block's lines by index, cut from its UTF-8 bytes (decoding them gives the text back exactly)."""
+
+    def __init__(self, data: np.ndarray, ends: np.ndarray) -> None:
+        self.data, self.ends = data, ends
+
+    def __getitem__(self, index: int) -> str:
+        start = int(self.ends[index - 1]) + 1 if index else 0
+        return self.data[start : int(self.ends[index])].tobytes().decode()
+
+
+def _columns(text: str, limits: FieldLimits, *, fields: int) -> "_Columns":
     frame = pd.read_csv(
-        io.StringIO("\n".join(plain_lines)),
+        io.StringIO(text),
         header=None,
-        names=list(range(len(HEADER))),
+        names=list(range(max(fields, len(HEADER)))),
+        usecols=list(range(len(HEADER))),
         dtype=object,
         na_filter=False,
-        # Quotes never reach here; without quoting the parser splits exactly at the commas, like CsvFile.
+        # Quotes are plain characters here, so the parser splits exactly at the commas, like CsvFile;
+        # lines with quotes go to the reference reader.
         quoting=csv.QUOTE_NONE,
         skip_blank_lines=False,
         engine="c",
     )
-    codes, values = [], []
-    for index in range(len(HEADER)):
-        column_codes, uniques = pd.factorize(frame[index].to_numpy(), use_na_sentinel=False)
-        codes.append(column_codes)
-        values.append([value.strip() for value in uniques])
-    return _Columns(codes, values, limits)
+    return _Columns([frame[index].to_numpy() for index in range(len(HEADER))], limits)
 
 
 class _Columns:
     """The plain lines' columns as codes into their distinct stripped values, and `_parse`'s reading of
     each distinct value (None where it fails), spread back to the lines by `flag` and `per_line`."""
 
-    def __init__(self, codes: list[np.ndarray], values: list[list[str]], limits: FieldLimits) -> None:
-        self.codes, self.values = codes, values
+    def __init__(self, raw: list[np.ndarray], limits: FieldLimits) -> None:
+        self.raw, self.limits = raw, limits
+
+    def keep(self, positions: np.ndarray) -> None:
+        """Only the rows of these lines (the plain ones) are read further."""
+        self.raw = [column[positions] for column in self.raw]
+
+    def read(self) -> None:
+        """Factorise each column and check every distinct value once."""
+        values, limits = [], self.limits
+        self.codes = []
+        for column in self.raw:
+            column_codes, uniques = pd.factorize(column, use_na_sentinel=False)
+            self.codes.append(column_codes)
+            values.append([value.strip() for value in uniques])
+        self.values = values
         self.invoice_keys = list(map(normalise_key, values[INVOICE]))
         self.customer_keys = list(map(normalise_key, values[CUSTOMER]))
         # A quantity beyond the limit (or absurdly negative) is left to the reference, like a bad one.
@@ -218,6 +258,7 @@ class _Columns:
 
 def _classify(columns: _Columns, limits: FieldLimits) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Which plain lines are staged as they are and which are skipped, in `_parse`'s order of rules."""
+    columns.read()
     cancellation = columns.flag(INVOICE, lambda key: key.startswith("C"), columns.invoice_keys)
     adjustment = ~cancellation & columns.flag(INVOICE, lambda key: key.startswith("A"), columns.invoice_keys)
     remaining = ~(cancellation | adjustment)
