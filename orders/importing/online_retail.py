@@ -131,6 +131,10 @@ def _open_binary(path: Path) -> BinaryIO:
 
 def _batch(block: str, first_line_no: int, limits: FieldLimits) -> Batch:
     """One block of whole lines: the plain ones by column, the others by the reference reader."""
+    if "\r" in block:
+        # CsvFile strips the carriage returns that end a line (Windows files); one left inside a line
+        # makes that line the reference reader's.
+        block = block.replace("\r\n", "\n")
     # Scanned as UTF-8 bytes: newline, comma and the special characters are single bytes there, never
     # part of another character.
     data = np.frombuffer(block.encode(), dtype=np.uint8)

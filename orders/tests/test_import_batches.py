@@ -128,6 +128,13 @@ def test_the_batch_reader_decides_every_line_as_the_reference_reader_does(tmp_pa
     }
 
 
+def test_the_batch_reader_reads_a_windows_file_as_the_reference_does(tmp_path):
+    path = tmp_path / "retail.csv"
+    path.write_bytes((HEADER + "".join(LINES)).replace("\n", "\r\n").encode())
+
+    assert _batched(path, 1 << 20) == _reference(path)
+
+
 def test_the_batch_reader_agrees_on_the_sample_file_gzipped_or_not(tmp_path):
     import gzip
 
