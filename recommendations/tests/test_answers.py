@@ -3,14 +3,10 @@ trip while the document, the day and the catalogue are the same, made anew when 
 every read's impressions recorded, and made from PostgreSQL when Redis is down."""
 
 import json
-import os
-import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
 import redis
-from django.conf import settings as django_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -30,42 +26,6 @@ from recommendations.tests.factories import (
 pytestmark = pytest.mark.django_db
 
 NAMES = ("for_you", "due", "new_for_you")
-
-
-@pytest.fixture
-def buffered(settings) -> Iterator[redis.Redis]:
-    """The cache in a Redis database of this test run's own, under a prefix of this test's own."""
-    base = (django_settings.REDIS_URL or "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-    location = f"{base}/{os.environ.get('SMARTBASKET_WORKER_REDIS_DB', '13')}"
-    prefix = f"test-{uuid.uuid4().hex}"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": location,
-            "KEY_PREFIX": prefix,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
-    feedback._redis_down_until = 0.0
-    client = redis.Redis.from_url(location)
-    yield client
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
-    feedback._redis_down_until = 0.0
-
-
-@pytest.fixture
-def redis_down(settings) -> Iterator[None]:
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
-    feedback._redis_down_until = 0.0
-    yield
-    feedback._redis_down_until = 0.0
 
 
 def _world() -> tuple[ModelVersion, object]:

@@ -10,7 +10,6 @@ from orders.tests.factories import OrderFactory, OrderLineFactory
 from recommendations import feedback
 from recommendations.models import Prediction, RecommendationEvent
 from recommendations.tests.factories import ModelVersionFactory, ProductAssociationFactory
-from recommendations.tests.test_feedback_buffer import buffered, redis_down  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +41,7 @@ def next_item(api: APIClient, body: dict):
     return api.post(reverse("api-v1-next-item"), body, format="json")
 
 
-def test_next_item_ranks_what_completes_the_given_products_with_reasons(buffered, api, world) -> None:  # noqa: F811
+def test_next_item_ranks_what_completes_the_given_products_with_reasons(buffered, api, world) -> None:
     response = next_item(api, {"product_ids": [world["jam"].pk, world["tea"].pk], "limit": 5})
 
     assert response.status_code == 200
@@ -59,7 +58,7 @@ def test_next_item_ranks_what_completes_the_given_products_with_reasons(buffered
     assert not Prediction.objects.exists()
 
 
-def test_next_item_completes_the_basket_when_no_products_are_given(buffered, api, user, world) -> None:  # noqa: F811
+def test_next_item_completes_the_basket_when_no_products_are_given(buffered, api, user, world) -> None:
     basket = OrderFactory(retailer=user.retailer, basket=True)
     OrderLineFactory(order=basket, product=world["tea"])
 
@@ -71,7 +70,7 @@ def test_next_item_completes_the_basket_when_no_products_are_given(buffered, api
     assert [item["product"]["id"] for item in got["results"]] == [world["cups"].pk]
 
 
-def test_the_unslashed_seed_path_answers_a_post(buffered, api, world) -> None:  # noqa: F811
+def test_the_unslashed_seed_path_answers_a_post(buffered, api, world) -> None:
     response = api.post(
         reverse("api-v1-next-item-unslashed"), {"product_ids": [world["tea"].pk]}, format="json"
     )
@@ -83,19 +82,19 @@ def test_the_unslashed_seed_path_answers_a_post(buffered, api, world) -> None:  
     "body",
     [{"limit": 0}, {"limit": 51}, {"product_ids": list(range(1, 102))}, {"product_ids": ["x"]}],
 )
-def test_next_item_refuses_bad_limits_and_lists(buffered, api, world, body) -> None:  # noqa: F811
+def test_next_item_refuses_bad_limits_and_lists(buffered, api, world, body) -> None:
     response = next_item(api, body)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "validation_error"
 
 
-def test_a_bad_limit_in_the_query_string_is_a_400(buffered, api) -> None:  # noqa: F811
+def test_a_bad_limit_in_the_query_string_is_a_400(buffered, api) -> None:
     response = api.get(reverse("api-v1-next-item"), {"limit": "abc"})
     assert response.status_code == 400
     assert "limit" in response.json()["error"]["fields"]
 
 
-def test_unknown_or_discontinued_products_are_field_errors(buffered, api, world) -> None:  # noqa: F811
+def test_unknown_or_discontinued_products_are_field_errors(buffered, api, world) -> None:
     gone = ProductFactory(is_active=False)
     response = next_item(api, {"product_ids": [world["jam"].pk, gone.pk, 10**8]})
     assert response.status_code == 400
@@ -104,7 +103,7 @@ def test_unknown_or_discontinued_products_are_field_errors(buffered, api, world)
 
 
 def test_next_item_costs_the_same_queries_for_one_or_twenty_products(
-    buffered,  # noqa: F811
+    buffered,
     api,
     world,
     django_assert_max_num_queries,
@@ -123,7 +122,7 @@ def test_next_item_costs_the_same_queries_for_one_or_twenty_products(
         assert next_item(api, {"product_ids": [p.pk for p in many]}).status_code == 200
 
 
-def test_with_redis_down_next_item_still_answers_and_is_recorded(redis_down, api, world) -> None:  # noqa: F811
+def test_with_redis_down_next_item_still_answers_and_is_recorded(redis_down, api, world) -> None:
     response = next_item(api, {"product_ids": [world["tea"].pk]})
     assert response.status_code == 200
     assert response.json()["results"][0]["product"]["id"] == world["cups"].pk
@@ -131,7 +130,7 @@ def test_with_redis_down_next_item_still_answers_and_is_recorded(redis_down, api
     assert RecommendationEvent.objects.filter(surface="basket", kind="impression").count() == 1
 
 
-def test_the_history_shows_a_prediction_just_made_and_only_the_retailers_own(buffered, api, world) -> None:  # noqa: F811
+def test_the_history_shows_a_prediction_just_made_and_only_the_retailers_own(buffered, api, world) -> None:
     other = APIClient()
     other.force_authenticate(UserFactory())
     next_item(other, {"product_ids": [world["jam"].pk]})
@@ -152,7 +151,7 @@ def test_the_history_shows_a_prediction_just_made_and_only_the_retailers_own(buf
     ).exists()
 
 
-def test_the_history_is_newest_first(buffered, api, world) -> None:  # noqa: F811
+def test_the_history_is_newest_first(buffered, api, world) -> None:
     next_item(api, {"product_ids": [world["jam"].pk]})
     next_item(api, {"product_ids": [world["tea"].pk]})
     page = api.get(reverse("api-v1-predictions"), {"page_size": 1}).json()
@@ -160,7 +159,7 @@ def test_the_history_is_newest_first(buffered, api, world) -> None:  # noqa: F81
     assert page["results"][0]["input_product_ids"] == [world["tea"].pk]
 
 
-def test_a_feedback_batch_queues_valid_events_and_names_the_refused(buffered, api, world, user) -> None:  # noqa: F811
+def test_a_feedback_batch_queues_valid_events_and_names_the_refused(buffered, api, world, user) -> None:
     version = world["version"].pk
     scones = world["scones"].pk
     events = [
@@ -203,7 +202,7 @@ def test_a_feedback_batch_queues_valid_events_and_names_the_refused(buffered, ap
         {"events": [{"kind": "impression", "product_id": 1, "surface": "basket"}] * 201},
     ],
 )
-def test_a_malformed_feedback_batch_is_a_400(buffered, api, body) -> None:  # noqa: F811
+def test_a_malformed_feedback_batch_is_a_400(buffered, api, body) -> None:
     response = api.post(reverse("api-v1-feedback"), body, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "validation_error"
@@ -219,7 +218,7 @@ ENDPOINTS = [
 
 
 @pytest.mark.parametrize(("method", "name"), ENDPOINTS)
-def test_anonymous_callers_get_401_and_vendors_403(buffered, method, name) -> None:  # noqa: F811
+def test_anonymous_callers_get_401_and_vendors_403(buffered, method, name) -> None:
     anonymous = APIClient()
     assert getattr(anonymous, method)(reverse(name), {}, format="json").status_code == 401
     vendor = APIClient()

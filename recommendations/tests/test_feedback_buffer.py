@@ -2,15 +2,10 @@
 
 import importlib
 import json
-import os
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-import redis
 from django.apps import apps
-from django.conf import settings as django_settings
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
@@ -22,42 +17,6 @@ from recommendations.models import Prediction, RecommendationEvent
 from recommendations.tests.factories import ModelVersionFactory, RecommendationEventFactory
 
 pytestmark = pytest.mark.django_db
-
-CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
-
-
-def redis_cache(location: str, prefix: str) -> dict:
-    return {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": location,
-            "KEY_PREFIX": prefix,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
-
-
-@pytest.fixture
-def buffered(settings) -> Iterator[redis.Redis]:
-    """The cache in a Redis database of this test run's own, under a prefix of this test's own."""
-    base = (django_settings.REDIS_URL or "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-    location = f"{base}/{os.environ.get('SMARTBASKET_WORKER_REDIS_DB', '13')}"
-    prefix = f"test-{uuid.uuid4().hex}"
-    settings.CACHES = redis_cache(location, prefix)
-    feedback._redis_down_until = 0.0
-    client = redis.Redis.from_url(location)
-    yield client
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
-    feedback._redis_down_until = 0.0
-
-
-@pytest.fixture
-def redis_down(settings) -> Iterator[None]:
-    settings.CACHES = redis_cache(CLOSED_PORT_URL, "down")
-    feedback._redis_down_until = 0.0
-    yield
-    feedback._redis_down_until = 0.0
 
 
 def impression(product_id: int, version_id: int | None, **extra) -> Event:
