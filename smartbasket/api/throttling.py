@@ -10,6 +10,8 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
 from rest_framework import throttling
 from rest_framework.request import Request
@@ -31,6 +33,12 @@ class _FailOpen(throttling.SimpleRateThrottle):
     to and from Redis. A counter costs one INCR whatever the rate. The price is the window's edge: a client
     can spend one window's budget at its end and the next one's at the start of the next.
     """
+
+    @property
+    def cache(self) -> BaseCache:
+        # DRF's class attribute is the proxy `django.core.cache.cache`, never a RedisCache itself: through it
+        # `_count` would take the three-command path of other caches on every request.
+        return caches["default"]
 
     def get_rate(self) -> str | None:
         # Read at each request, not frozen at import as DRF's class attribute is, so settings can change it.
