@@ -144,3 +144,21 @@ def test_with_no_personal_signal_the_engine_does_no_worse_than_popularity() -> N
     engine = ndcg_per_row(hybrid.score(test.retailers), relevant).mean()
     baseline = ndcg_per_row(popularity.score(test.retailers), relevant).mean()
     assert engine >= baseline - 0.01
+
+
+def test_the_significance_gate_keeps_the_best_single_model_when_a_blend_gains_only_noise() -> None:
+    # No personal signal: every retailer draws from one shared popularity, so whatever a second model adds to
+    # the best one on validation is chance, and the search over ~200 weight changes finds some of it.
+    members = ["popularity", "repeat", "association", "tifu_knn", "factorization", "content"]
+    data = random_baskets(retailers=300, orders=5, products=60, basket=6, seed=11)
+
+    hybrid = HybridRecommender(members=members).fit(data)
+
+    best = hybrid.validation_best_single
+    assert hybrid.weights == {name: float(name == best) for name in members}
+    assert hybrid.reranker is None
+    gate = hybrid.validation["blend"]
+    assert gate["against"] == best and gate["accepted"] is False
+    assert gate["gain_over_best_single"]["low"] <= 0
+    assert gate["gain_over_best_single"]["units"] == 300
+    assert hybrid.validation["hybrid"] == {"ndcg@10": hybrid.validation[best]["ndcg@10"], "serves": best}
