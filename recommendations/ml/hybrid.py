@@ -58,6 +58,10 @@ GATE_RESAMPLES = 1000
 GATE_SEED = 0
 # Below this many validation retailers a bootstrap interval means little: the best single model serves.
 GATE_MIN_RETAILERS = 10
+# When the best single model serves alone, popularity at this weight orders the products it cannot tell apart
+# (above all those it scores 0, which would otherwise follow catalogue order and carry no reason). Far below
+# every step of WEIGHT_GRID, so it only reorders products whose scores differ by less than 0.1% of the top.
+TIE_BREAK = 1e-3
 
 
 def normalise_rows(scores: np.ndarray) -> np.ndarray:
@@ -242,10 +246,18 @@ class HybridRecommender:
             part = {name: scores[name][fit_rows] for name in names}
             start = best_single({name: single[name][fit_rows] for name in names})
             weights, _ = search_weights(part, relevant[fit_rows], start)
-            held = sum(weight * scores[name][held_rows] for name, weight in weights.items() if weight)
+            held = sum(
+                (weight * scores[name][held_rows] for name, weight in weights.items() if weight),
+                start=np.zeros(relevant[held_rows].shape, dtype="float32"),
+            )
             out_of_fold[held_rows] = ndcg_per_row(held, relevant[held_rows])
-        gate = self._gate(out_of_fold, single[best])
-        weights, blend = {name: float(name == best) for name in names}, scores[best]
+        weights = {name: float(name == best) for name in names}
+        if best != "popularity" and "popularity" in names:
+            weights["popularity"] = TIE_BREAK
+        blend = sum(weight * scores[name] for name, weight in weights.items() if weight)
+        # The gate measures against what serves when it refuses: the best model with its ties broken.
+        fallback = ndcg_per_row(blend, relevant)
+        gate = self._gate(out_of_fold, fallback)
         if gate["accepted"]:
             weights, blend = search_weights(scores, relevant, best)
         self.weights = weights
@@ -254,9 +266,11 @@ class HybridRecommender:
             "out_of_fold_ndcg@10": round(float(out_of_fold.mean()), 4),
             "measured_on": "weights searched on one half of the validation retailers, scored on the other",
         } | gate
-        served = "blend" if sum(w > 0 for w in weights.values()) > 1 else best
+        served = "blend" if gate["accepted"] and sum(w > 0 for w in weights.values()) > 1 else best
         self.validation["hybrid"] = {"ndcg@10": self.validation["blend"]["ndcg@10"], "serves": served}
-        reranked = self._train_reranker(models, scores, blend, relevant, halves, holdout, single[best])
+        reranked = None
+        if served == "blend":
+            reranked = self._train_reranker(models, scores, blend, relevant, halves, holdout, fallback)
         self.calibrators = self._fit_calibrators(models, scores, blend, relevant, holdout, reranked)
 
     def _gate(self, candidate: np.ndarray, baseline: np.ndarray) -> dict[str, Any]:
@@ -286,16 +300,12 @@ class HybridRecommender:
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Trains on one half of the validation retailers and scores the other, in both directions; kept (and
         retrained on all validation retailers) only if those out-of-fold scores pass the significance gate
-        against the best single model and beat the blend on average. A blend the gate refused (one model
-        serves) gets no re-ranker: its candidates would carry a single signal.
+        against the best single model and beat the blend on average. Only tried over a blend the gate
+        accepted: over one model alone its candidates would carry a single signal.
 
         When kept, returns the candidates and their out-of-fold re-ranker scores (each half scored by the
         re-ranker fitted on the other), the honest input for calibrating it."""
-        if (
-            "repeat" not in models
-            or "popularity" not in models
-            or sum(w > 0 for w in self.weights.values()) < 2
-        ):
+        if "repeat" not in models or "popularity" not in models:
             return None
         rows = models["repeat"].retailer_rows(holdout.retailers)
         parts = {name: scores[name] for name in models}
