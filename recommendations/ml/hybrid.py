@@ -59,9 +59,9 @@ GATE_SEED = 0
 # Below this many validation retailers a bootstrap interval means little: the best single model serves.
 GATE_MIN_RETAILERS = 10
 # When the best single model serves alone, popularity at this weight orders the products it cannot tell apart
-# (above all those it scores 0, which would otherwise follow catalogue order and carry no reason). Far below
-# every step of WEIGHT_GRID, so it only reorders products whose scores differ by less than 0.1% of the top.
-TIE_BREAK = 1e-3
+# (above all those it scores 0, which would otherwise follow catalogue order and carry no reason). A millionth
+# of the model's top score: only scores closer than that are reordered.
+TIE_BREAK = 1e-6
 
 
 def normalise_rows(scores: np.ndarray) -> np.ndarray:
@@ -652,7 +652,9 @@ class HybridRecommender:
                 evidence.append((reason[0], contribution, reason[1]))
         total = sum(c for _, c, _ in evidence)
         evidence.sort(key=lambda e: -e[1])
-        return tuple(Reason(kind, round(c / total, 4), facts) for kind, c, facts in evidence)
+        # A share that rounds to 0 (a tie-breaking weight's) explains nothing and is not shown.
+        shares = [(kind, round(c / total, 4), facts) for kind, c, facts in evidence]
+        return tuple(Reason(kind, share, facts) for kind, share, facts in shares if share > 0)
 
     def new_for_weights(self) -> dict[str, float]:
         """The blend without the repeat model; the content model gets a floor weight so unsold products
