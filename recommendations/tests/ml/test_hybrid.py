@@ -163,3 +163,37 @@ def test_the_significance_gate_keeps_the_best_single_model_when_a_blend_gains_on
     assert gate["gain_over_best_single"]["low"] <= 0
     assert gate["gain_over_best_single"]["units"] == 300
     assert hybrid.validation["hybrid"]["serves"] == best
+
+
+def _staples_and_fresh_finds(*, retailers: int, seed: int) -> object:
+    """Each retailer sticks to one of 10 categories of 20 products: every order holds 3 of its 4 staples (the
+    repeat model's signal) and 2 products of its category it never bought before (which only what the other
+    retailers of the category bought points to)."""
+    rng = np.random.default_rng(seed)
+    categories = {100 + 20 * c + j: f"category {c}" for c in range(10) for j in range(20)}
+    spec = []
+    for retailer in range(1, retailers + 1):
+        category = int(rng.integers(0, 10))
+        pool = list(range(100 + 20 * category, 120 + 20 * category))
+        staples = [int(p) for p in rng.choice(pool, size=4, replace=False)]
+        fresh = [p for p in pool if p not in staples]
+        rng.shuffle(fresh)
+        for k in range(6):
+            items = {int(p) for p in rng.choice(staples, size=3, replace=False)} | set(
+                fresh[2 * k : 2 * k + 2]
+            )
+            spec.append((retailer, 7 * k, sorted(items)))
+    return make_data(spec, categories=categories)
+
+
+def test_the_significance_gate_keeps_a_blend_and_a_re_ranker_whose_gain_is_real() -> None:
+    members = ["popularity", "repeat", "association", "tifu_knn", "factorization", "content"]
+
+    hybrid = HybridRecommender(members=members).fit(_staples_and_fresh_finds(retailers=300, seed=0))
+
+    blend = hybrid.validation["blend"]
+    assert blend["accepted"] is True and blend["gain_over_best_single"]["low"] > 0
+    assert sum(weight > 0 for weight in hybrid.weights.values()) >= 2
+    reranker = hybrid.validation["reranker"]
+    assert reranker["accepted"] is True and reranker["gain_over_best_single"]["low"] > 0
+    assert hybrid.reranker is not None and hybrid.validation["hybrid"]["serves"] == "reranker"
