@@ -14,6 +14,7 @@ as the current basket; the hidden product must be ranked among products not in t
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,6 +28,11 @@ Scorer = Callable[[Sequence[int], Sequence[Sequence[int]] | None], np.ndarray]
 BATCH = 1024
 # The length of the lists whose probabilities are measured: the precomputed "for you" / "new for you".
 CALIBRATION_LIST = 20
+# The metrics whose per-retailer values the leaderboard pairs across models for its intervals.
+PAIRED_METRICS: dict[str, Callable[[Sequence[int], set[int]], float]] = {
+    "recall@10": partial(recall_at_k, k=10),
+    "ndcg@10": partial(ndcg_at_k, k=10),
+}
 
 
 class Lists(Protocol):
@@ -92,6 +98,16 @@ def next_basket_metrics(ranked: list[list[int]], holdout: Holdout, catalogue_siz
     out["coverage@10"] = coverage(ranked, catalogue_size, 10)
     out["scored"] = len(ranked)
     return out
+
+
+def per_retailer_metrics(ranked: list[list[int]], holdout: Holdout) -> dict[str, np.ndarray]:
+    """PAIRED_METRICS of each held-out retailer, in holdout order: the paired units of a bootstrap that
+    compares two models on the same baskets."""
+    pairs = list(zip(ranked, holdout.baskets, strict=True))
+    return {
+        name: np.array([metric(items, basket) for items, basket in pairs], dtype="float64")
+        for name, metric in PAIRED_METRICS.items()
+    }
 
 
 def completion_cases(holdout: Holdout, seed: int = 0) -> tuple[np.ndarray, list[list[int]], list[int]]:

@@ -34,6 +34,7 @@ from recommendations.ml.profiling import measure
 from recommendations.ml.repeat import RepeatModel
 from recommendations.ml.reranker import CANDIDATES, Reranker, candidate_features
 from recommendations.ml.sections import choose_lambdas
+from recommendations.ml.significance import paired_bootstrap
 from recommendations.ml.types import DuePrediction, Reason, Recommendation
 
 MEMBERS: dict[str, type[Recommender]] = {
@@ -51,6 +52,16 @@ MEMBERS: dict[str, type[Recommender]] = {
 WEIGHT_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
 TUNING_PASSES = 2
 TUNING_K = 10
+# The smallest mean NDCG@10 step coordinate ascent takes: the search may chase noise, the gate then judges.
+TUNING_STEP = 1e-4
+GATE_RESAMPLES = 1000
+GATE_SEED = 0
+# Below this many validation retailers a bootstrap interval means little: the best single model serves.
+GATE_MIN_RETAILERS = 10
+# When the best single model serves alone, popularity at this weight orders the products it cannot tell apart
+# (above all those it scores 0, which would otherwise follow catalogue order and carry no reason). A millionth
+# of the model's top score: only scores closer than that are reordered.
+TIE_BREAK = 1e-6
 
 
 def normalise_rows(scores: np.ndarray) -> np.ndarray:
@@ -70,6 +81,32 @@ def ndcg_per_row(scores: np.ndarray, relevant: np.ndarray, k: int = TUNING_K) ->
     return (gains @ discounts) / ideal
 
 
+def best_single(per_row: dict[str, np.ndarray]) -> str:
+    """The model with the best mean per-row NDCG; popularity wins ties (it needs no personal signal)."""
+    return max(per_row, key=lambda name: (float(per_row[name].mean()), name == "popularity"))
+
+
+def search_weights(
+    scores: dict[str, np.ndarray], relevant: np.ndarray, start: str
+) -> tuple[dict[str, float], np.ndarray]:
+    """Coordinate ascent over WEIGHT_GRID on mean NDCG@10 of these rows, from the model `start` alone: a
+    weight change is kept when it lifts the mean by more than TUNING_STEP. Returns the weights and the blend
+    of these rows."""
+    weights = {name: float(name == start) for name in scores}
+    blend = scores[start].copy()
+    current = float(ndcg_per_row(blend, relevant).mean())
+    for _ in range(TUNING_PASSES):
+        for name in scores:
+            for value in WEIGHT_GRID:
+                if value == weights[name]:
+                    continue
+                candidate = blend + (value - weights[name]) * scores[name]
+                result = float(ndcg_per_row(candidate, relevant).mean())
+                if result > current + TUNING_STEP:
+                    blend, current, weights[name] = candidate, result, value
+    return weights, blend
+
+
 class HybridRecommender:
     def __init__(
         self,
@@ -86,7 +123,9 @@ class HybridRecommender:
         self.params = (params or {}) | member_params
         self.models: dict[str, Recommender] = {}
         self.weights: dict[str, float] = {}
-        self.validation: dict[str, dict[str, float]] = {}
+        # Validation NDCG@10 per model, of the blend and the re-ranker with the significance gate's decisions.
+        self.validation: dict[str, dict[str, Any]] = {}
+        self.validation_best_single = ""
         self.fit_stats: dict[str, dict[str, float]] = {}
         self.reranker: Reranker | None = None
         # Ranker score -> P(in the next order) per signal: "for_you", "new_for_you", "popular" (cold shops).
@@ -178,11 +217,14 @@ class HybridRecommender:
         return float(self.diversity.get(surface, {}).get("lambda", 1.0))
 
     def _tune(self, models: dict[str, Recommender], holdout: Holdout) -> None:
-        """Coordinate ascent on validation NDCG@10, starting from the best single model.
+        """Blend weights by coordinate ascent on validation NDCG@10, kept only if the significance gate says
+        the blend's gain over the best single model is real (see `_gate`); otherwise the best single model
+        serves alone.
 
-        A weight change is kept only if it improves both random halves of the validation retailers: with no
-        real
-        signal a change helps one half by chance and hurts the other, so the blend stays with the best model.
+        The gate cannot judge weights on the baskets they were searched on (the search keeps whatever helps
+        those retailers by chance), so it judges them out of fold: weights searched on one random half of the
+        validation retailers score the other half, and the other way round. Only when that gain's interval
+        is above zero are the weights searched again on every validation retailer and served.
         """
         names = list(models)
         any_model = models[names[0]]
@@ -191,36 +233,60 @@ class HybridRecommender:
         for i, basket in enumerate(holdout.baskets):
             relevant[i, any_model.product_rows(sorted(basket))] = True
         halves = np.random.default_rng(0).permutation(len(holdout.retailers)) % 2
-
-        def evaluate(blend: np.ndarray) -> tuple[float, float, float]:
-            per_row = ndcg_per_row(blend, relevant)
-            return (
-                float(per_row.mean()),
-                float(per_row[halves == 0].mean()),
-                float(per_row[halves == 1].mean()),
-            )
-
-        single = {name: evaluate(scores[name]) for name in names}
-        best = max(names, key=lambda name: (single[name][0], name == "popularity"))
-        weights = {name: float(name == best) for name in names}
-        blend = scores[best].copy()
-        current = single[best]
-        for _ in range(TUNING_PASSES):
-            for name in names:
-                for value in WEIGHT_GRID:
-                    if value == weights[name]:
-                        continue
-                    candidate = blend + (value - weights[name]) * scores[name]
-                    result = evaluate(candidate)
-                    if result[1] > current[1] and result[2] > current[2] and result[0] > current[0] + 1e-4:
-                        blend, current, weights[name] = candidate, result, value
-        self.weights = weights
-        self.validation = {name: {"ndcg@10": round(single[name][0], 4)} for name in names}
+        single = {name: ndcg_per_row(scores[name], relevant) for name in names}
+        best = best_single(single)
+        self.validation = {name: {"ndcg@10": round(float(single[name].mean()), 4)} for name in names}
         self.validation_best_single = best
-        self.validation["blend"] = {"ndcg@10": round(current[0], 4)}
-        self.validation["hybrid"] = self.validation["blend"]
-        reranked = self._train_reranker(models, scores, blend, relevant, halves, holdout)
+
+        out_of_fold = np.zeros(len(holdout.retailers))
+        for half in (0, 1):
+            fit_rows, held_rows = halves == half, halves != half
+            if not fit_rows.any() or not held_rows.any():
+                break
+            part = {name: scores[name][fit_rows] for name in names}
+            start = best_single({name: single[name][fit_rows] for name in names})
+            weights, _ = search_weights(part, relevant[fit_rows], start)
+            held = sum(
+                (weight * scores[name][held_rows] for name, weight in weights.items() if weight),
+                start=np.zeros(relevant[held_rows].shape, dtype="float32"),
+            )
+            out_of_fold[held_rows] = ndcg_per_row(held, relevant[held_rows])
+        weights = {name: float(name == best) for name in names}
+        if best != "popularity" and "popularity" in names:
+            weights["popularity"] = TIE_BREAK
+        blend = sum(weight * scores[name] for name, weight in weights.items() if weight)
+        # The gate measures against what serves when it refuses: the best model with its ties broken.
+        fallback = ndcg_per_row(blend, relevant)
+        gate = self._gate(out_of_fold, fallback)
+        if gate["accepted"]:
+            weights, blend = search_weights(scores, relevant, best)
+        self.weights = weights
+        self.validation["blend"] = {
+            "ndcg@10": round(float(ndcg_per_row(blend, relevant).mean()), 4),
+            "out_of_fold_ndcg@10": round(float(out_of_fold.mean()), 4),
+            "measured_on": "weights searched on one half of the validation retailers, scored on the other",
+        } | gate
+        served = "blend" if gate["accepted"] and sum(w > 0 for w in weights.values()) > 1 else best
+        self.validation["hybrid"] = {"ndcg@10": self.validation["blend"]["ndcg@10"], "serves": served}
+        reranked = None
+        if served == "blend":
+            reranked = self._train_reranker(models, scores, blend, relevant, halves, holdout, fallback)
         self.calibrators = self._fit_calibrators(models, scores, blend, relevant, holdout, reranked)
+
+    def _gate(self, candidate: np.ndarray, baseline: np.ndarray) -> dict[str, Any]:
+        """Accepts a candidate ranker only when the 95% paired-bootstrap interval (over validation retailers)
+        of its per-retailer NDCG@10 gain over the best single model is above zero. Returned as the entries
+        `self.validation` records beside the candidate: the interval, the model it was measured against and
+        the decision."""
+        against = {"against": self.validation_best_single}
+        if len(candidate) < GATE_MIN_RETAILERS:
+            return against | {
+                "gain_over_best_single": None,
+                "accepted": False,
+                "why": f"fewer than {GATE_MIN_RETAILERS} validation retailers to measure a gain on",
+            }
+        gain = paired_bootstrap(candidate, baseline, resamples=GATE_RESAMPLES, seed=GATE_SEED)
+        return against | {"gain_over_best_single": gain.to_json(), "accepted": gain.positive}
 
     def _train_reranker(
         self,
@@ -230,17 +296,16 @@ class HybridRecommender:
         relevant: np.ndarray,
         halves: np.ndarray,
         holdout: Holdout,
+        best_single_ndcg: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Trains on one half of the validation retailers, compares with the blend on the other; if it wins,
-        retrains on all validation retailers. A single-signal blend (no personal signal) keeps the blend.
+        """Trains on one half of the validation retailers and scores the other, in both directions; kept (and
+        retrained on all validation retailers) only if those out-of-fold scores pass the significance gate
+        against the best single model and beat the blend on average. Only tried over a blend the gate
+        accepted: over one model alone its candidates would carry a single signal.
 
         When kept, returns the candidates and their out-of-fold re-ranker scores (each half scored by the
         re-ranker fitted on the other), the honest input for calibrating it."""
-        if (
-            "repeat" not in models
-            or "popularity" not in models
-            or sum(w > 0 for w in self.weights.values()) < 2
-        ):
+        if "repeat" not in models or "popularity" not in models:
             return None
         rows = models["repeat"].retailer_rows(holdout.retailers)
         parts = {name: scores[name] for name in models}
@@ -248,6 +313,8 @@ class HybridRecommender:
         labels = np.take_along_axis(relevant, candidates, axis=1)
         results = []
         out_of_fold = np.zeros(labels.shape, dtype="float64")
+        reranked_ndcg = np.zeros(len(holdout.retailers))
+        blend_ndcg = ndcg_per_row(blend, relevant)
         for train_half in (0, 1):
             fit_rows, test_rows = halves == train_half, halves != train_half
             if not labels[fit_rows].any():
@@ -255,22 +322,26 @@ class HybridRecommender:
             reranked = Reranker().fit(features[fit_rows], labels[fit_rows]).predict(features[test_rows])
             out_of_fold[test_rows] = reranked
             rescored = self._rerank_scores(blend[test_rows], candidates[test_rows], reranked)
-            results.append(
-                (
-                    ndcg_per_row(rescored, relevant[test_rows]).mean(),
-                    ndcg_per_row(blend[test_rows], relevant[test_rows]).mean(),
-                )
-            )
+            reranked_ndcg[test_rows] = ndcg_per_row(rescored, relevant[test_rows])
+            results.append((reranked_ndcg[test_rows].mean(), blend_ndcg[test_rows].mean()))
         self.reranker_trials = [[float(a), float(b)] for a, b in results]
-        if all(reranked_ndcg > blend_ndcg + 1e-3 for reranked_ndcg, blend_ndcg in results):
-            self.reranker = Reranker().fit(features, labels)
-            self.validation["reranker"] = {"ndcg@10": round(float(np.mean([r for r, _ in results])), 4)}
-            self.validation["hybrid"] = {
-                "ndcg@10": round(float(np.mean([r for r, _ in results])), 4),
-                "measured_on": "half of validation retailers not used to fit the re-ranker",
-            }
-            return candidates, out_of_fold
-        return None
+        gate = self._gate(reranked_ndcg, best_single_ndcg)
+        beats_blend = bool(reranked_ndcg.mean() > blend_ndcg.mean())
+        gate["accepted"] = bool(gate["accepted"] and beats_blend)
+        self.validation["reranker"] = {
+            "ndcg@10": round(float(reranked_ndcg.mean()), 4),
+            "measured_on": "each half of the validation retailers, by the re-ranker fitted on the other",
+            "beats_blend": beats_blend,
+        } | gate
+        if not gate["accepted"]:
+            return None
+        self.reranker = Reranker().fit(features, labels)
+        self.validation["hybrid"] = {
+            "ndcg@10": self.validation["reranker"]["ndcg@10"],
+            "serves": "reranker",
+            "measured_on": "half of validation retailers not used to fit the re-ranker",
+        }
+        return candidates, out_of_fold
 
     def _fit_calibrators(
         self,
@@ -581,7 +652,9 @@ class HybridRecommender:
                 evidence.append((reason[0], contribution, reason[1]))
         total = sum(c for _, c, _ in evidence)
         evidence.sort(key=lambda e: -e[1])
-        return tuple(Reason(kind, round(c / total, 4), facts) for kind, c, facts in evidence)
+        # A share that rounds to 0 (a tie-breaking weight's) explains nothing and is not shown.
+        shares = [(kind, round(c / total, 4), facts) for kind, c, facts in evidence]
+        return tuple(Reason(kind, share, facts) for kind, share, facts in shares if share > 0)
 
     def new_for_weights(self) -> dict[str, float]:
         """The blend without the repeat model; the content model gets a floor weight so unsold products

@@ -1,15 +1,21 @@
 """Every model plus the hybrid on protocols A and B, with training time and peak memory (see
 evaluation.py)."""
 
+import math
 from typing import Any
+
+import numpy as np
 
 from recommendations.ml.base import Recommender
 from recommendations.ml.calibration import format_reliability
 from recommendations.ml.data import TrainingData
 from recommendations.ml.evaluation import (
+    PAIRED_METRICS,
+    Holdout,
     calibration_metrics,
     completion_metrics,
     next_basket_metrics,
+    per_retailer_metrics,
     ranked_lists,
     split_last_basket,
 )
@@ -17,6 +23,12 @@ from recommendations.ml.hybrid import HybridRecommender
 from recommendations.ml.popularity import OwnTopModel
 from recommendations.ml.profiling import measure
 from recommendations.ml.sections import sections_report
+from recommendations.ml.significance import paired_bootstrap
+
+# The metric that names the best baseline the intervals are measured against.
+MAIN_METRIC = "ndcg@10"
+INTERVAL_RESAMPLES = 1000
+INTERVAL_SEED = 0
 
 PROTOCOL = (
     "Protocol A (next basket): for every retailer with >= 2 orders the chronologically last order is "
@@ -31,23 +43,63 @@ PROTOCOL = (
     " Calibration: the hybrid's probabilities (isotonic or Platt scaling fitted on the validation baskets "
     'only) of every product in each retailer\'s top-20 "for you" and "new for you" lists against its '
     "test basket; reliability in 10 equal-width bins, ECE = count-weighted mean |predicted - observed|."
+    " Intervals: 95% paired bootstrap (1,000 resamples of the test retailers, seed 0) of each model's "
+    "per-retailer difference to the best single model on test by NDCG@10 (picked on test for reporting "
+    "only: no choice of the engine depends on it)."
 )
 
 
-def _row(name: str, scorer: Any, product_ids: Any, holdout: Any, stats: dict[str, float]) -> dict[str, Any]:
+class NothingToEvaluate(ValueError):
+    """The data holds no retailer protocol A can score (none has an order before its last one)."""
+
+
+def _row(
+    name: str, scorer: Any, product_ids: Any, holdout: Holdout, stats: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The model's leaderboard row and its per-retailer PAIRED_METRICS (for the intervals)."""
     ranked = ranked_lists(scorer, product_ids, holdout.retailers, 20)
     metrics = next_basket_metrics(ranked, holdout, len(product_ids)) | completion_metrics(
         scorer, product_ids, holdout
     )
-    return {"name": name, "metrics": {k: round(v, 4) for k, v in metrics.items()}} | stats
+    row = {"name": name, "metrics": {k: round(v, 4) for k, v in metrics.items()}} | stats
+    return row, per_retailer_metrics(ranked, holdout)
+
+
+def _add_intervals(rows: list[dict[str, Any]], paired: dict[str, dict[str, np.ndarray]]) -> str:
+    """Writes into every row the intervals of its difference to the best single model (the best row by
+    MAIN_METRIC other than the hybrid); returns that model's name."""
+    best = max((row for row in rows if row["name"] != "hybrid"), key=lambda row: row["metrics"][MAIN_METRIC])
+    for row in rows:
+        row["vs_best_baseline"] = {
+            metric: paired_bootstrap(
+                paired[row["name"]][metric],
+                paired[best["name"]][metric],
+                resamples=INTERVAL_RESAMPLES,
+                seed=INTERVAL_SEED,
+            ).to_json()
+            for metric in PAIRED_METRICS
+        }
+    return best["name"]
 
 
 def leaderboard(
     data: TrainingData, *, hybrid_params: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     train, test = split_last_basket(data)
+    if not len(test.retailers):
+        raise NothingToEvaluate(
+            f"nothing to evaluate: none of the {data.view.n_retailers} retailers has 2 or more orders "
+            f"({len(data.view.orders)} orders in all). Protocol A holds out each retailer's last order and "
+            "needs an earlier one to learn from."
+        )
     hybrid, seconds, peak = measure(lambda: HybridRecommender(params=hybrid_params).fit(train))
-    rows = []
+    rows: list[dict[str, Any]] = []
+    paired: dict[str, dict[str, np.ndarray]] = {}
+
+    def add(row: dict[str, Any], per_retailer: dict[str, np.ndarray]) -> None:
+        rows.append(row)
+        paired[row["name"]] = per_retailer
+
     baselines: dict[str, Recommender] = {
         "own_top_readme": OwnTopModel(tie_break="code"),
         "own_top": OwnTopModel(tie_break="popularity"),
@@ -55,20 +107,21 @@ def leaderboard(
     for name, model in baselines.items():
         fitted, model_seconds, model_peak = measure(lambda model=model: model.fit(train))
         stats = {"train_seconds": round(model_seconds, 2), "peak_memory_mb": round(model_peak, 1)}
-        rows.append(_row(name, fitted.score, fitted.product_ids, test, stats | {"baseline": True}))
+        add(*_row(name, fitted.score, fitted.product_ids, test, stats | {"baseline": True}))
     for name, model in hybrid.models.items():
         stats = dict(hybrid.fit_stats[name]) | {
             "blend_weight": hybrid.weights.get(name, 0.0),
             "validation": hybrid.validation.get(name, {}),
         }
-        rows.append(_row(name, model.score, model.product_ids, test, stats))
+        add(*_row(name, model.score, model.product_ids, test, stats))
     hybrid_stats = {
         "train_seconds": round(seconds, 2),
         "peak_memory_mb": round(peak, 1),
         "validation": hybrid.validation.get("hybrid", {}),
         "reranker": hybrid.reranker is not None,
     }
-    rows.append(_row("hybrid", hybrid.score, hybrid.product_ids, test, hybrid_stats))
+    add(*_row("hybrid", hybrid.score, hybrid.product_ids, test, hybrid_stats))
+    best_baseline = _add_intervals(rows, paired)
     return {
         "protocol": PROTOCOL,
         "retailers": int(data.view.n_retailers),
@@ -76,7 +129,12 @@ def leaderboard(
         "products": int(data.view.n_products),
         "test_baskets": len(test.retailers),
         "hybrid_weights": hybrid.weights,
-        "validation_best_single": getattr(hybrid, "validation_best_single", ""),
+        "validation_best_single": hybrid.validation_best_single,
+        # What the significance gate decided on validation (intervals of gains over the best single model).
+        "selection": {
+            step: hybrid.validation[step] for step in ("blend", "reranker") if step in hybrid.validation
+        },
+        "best_baseline": {"name": best_baseline, "metric": MAIN_METRIC},
         "models": rows,
         "calibration": calibration_metrics(hybrid, test)
         | {"calibrators": {name: c.method for name, c in hybrid.calibrators.items()}},
@@ -108,7 +166,8 @@ def format_table(board: dict[str, Any]) -> str:
     for row in board["models"]:
         metrics = row["metrics"]
         cells = [row["name"], *(f"{metrics.get(c, 0):.3f}" for c in columns)]
-        cells.append(f"{row.get('validation', {}).get('ndcg@10', float('nan')):.3f}")
+        validated = row.get("validation", {}).get("ndcg@10")
+        cells.append("" if validated is None else f"{validated:.3f}")
         cells.append("baseline" if row.get("baseline") else f"{row.get('blend_weight', '')}")
         cells += [f"{row['train_seconds']:.1f}", f"{row['peak_memory_mb']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -121,3 +180,63 @@ def format_calibration(board: dict[str, Any]) -> str:
         format_reliability(f'"{surface}" probabilities on the test baskets', calibration[surface])
         for surface in ("for_you", "new_for_you")
     )
+
+
+def _interval_text(gain: dict[str, float], digits: int) -> str:
+    return f"{gain['mean']:+.{digits}f} [{gain['low']:+.{digits}f}, {gain['high']:+.{digits}f}]"
+
+
+def format_intervals(board: dict[str, Any]) -> str:
+    """Each model's difference to the best baseline on test, with its 95% paired-bootstrap interval."""
+    best = board["best_baseline"]["name"]
+    header = ["model"]
+    for metric in PAIRED_METRICS:
+        header += [metric, f"{metric} - {best} [95%]"]
+    lines = [
+        f"Difference to the best single model on test ({best}, by {board['best_baseline']['metric']}), "
+        "95% paired bootstrap over test retailers:",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for row in board["models"]:
+        cells = [row["name"]]
+        for metric in PAIRED_METRICS:
+            gain = row["vs_best_baseline"][metric]
+            cells += [
+                f"{row['metrics'][metric]:.3f}",
+                _interval_text(gain, 3),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def format_selection(board: dict[str, Any]) -> str:
+    """One line per decision of the significance gate on validation."""
+    # What serves when a step is refused: the best single model instead of a blend, the blend instead of a
+    # re-ranker.
+    fallback = {"blend": board["validation_best_single"], "reranker": "the blend"}
+    lines = []
+    for step, decision in board["selection"].items():
+        gain = decision.get("gain_over_best_single")
+        shown = "not measured" if gain is None else _interval_text(gain, 4)
+        verdict = "kept" if decision["accepted"] else f"refused, {fallback[step]} serves"
+        why = f" ({decision['why']})" if decision.get("why") else ""
+        lines.append(
+            f"Validation gate, {step}: NDCG@10 gain over {decision['against']} {shown} (95% paired bootstrap "
+            f"over validation retailers, out of fold) -> {verdict}{why}"
+        )
+    return "\n".join(lines)
+
+
+def finite_json(value: Any) -> Any:
+    """`value` with every NaN or infinity replaced by None (JSON null: undefined), numpy scalars as Python
+    numbers, tuples as lists: what `json.dumps(..., allow_nan=False)` accepts."""
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(item) for item in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value

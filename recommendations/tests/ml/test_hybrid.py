@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recommendations.ml.evaluation import split_last_basket
-from recommendations.ml.hybrid import HybridRecommender, ndcg_per_row
+from recommendations.ml.hybrid import TIE_BREAK, HybridRecommender, ndcg_per_row
 from recommendations.ml.serving import complete_basket
 from recommendations.tests.ml.builders import make_data, random_baskets
 
@@ -144,3 +144,56 @@ def test_with_no_personal_signal_the_engine_does_no_worse_than_popularity() -> N
     engine = ndcg_per_row(hybrid.score(test.retailers), relevant).mean()
     baseline = ndcg_per_row(popularity.score(test.retailers), relevant).mean()
     assert engine >= baseline - 0.01
+
+
+def test_the_significance_gate_keeps_the_best_single_model_when_a_blend_gains_only_noise() -> None:
+    # No personal signal: every retailer draws from one shared popularity, so whatever a second model adds to
+    # the best one on validation is chance, and the search over ~200 weight changes finds some of it.
+    members = ["popularity", "repeat", "association", "tifu_knn", "factorization", "content"]
+    data = random_baskets(retailers=300, orders=5, products=60, basket=6, seed=11)
+
+    hybrid = HybridRecommender(members=members).fit(data)
+
+    best = hybrid.validation_best_single
+    tie_break = {"popularity": TIE_BREAK} if best != "popularity" else {}
+    assert hybrid.weights == {name: float(name == best) for name in members} | tie_break
+    assert hybrid.reranker is None
+    gate = hybrid.validation["blend"]
+    assert gate["against"] == best and gate["accepted"] is False
+    assert gate["gain_over_best_single"]["low"] <= 0
+    assert gate["gain_over_best_single"]["units"] == 300
+    assert hybrid.validation["hybrid"]["serves"] == best
+
+
+def _staples_and_fresh_finds(*, retailers: int, seed: int) -> object:
+    """Each retailer sticks to one of 10 categories of 20 products: every order holds 3 of its 4 staples (the
+    repeat model's signal) and 2 products of its category it never bought before (which only what the other
+    retailers of the category bought points to)."""
+    rng = np.random.default_rng(seed)
+    categories = {100 + 20 * c + j: f"category {c}" for c in range(10) for j in range(20)}
+    spec = []
+    for retailer in range(1, retailers + 1):
+        category = int(rng.integers(0, 10))
+        pool = list(range(100 + 20 * category, 120 + 20 * category))
+        staples = [int(p) for p in rng.choice(pool, size=4, replace=False)]
+        fresh = [p for p in pool if p not in staples]
+        rng.shuffle(fresh)
+        for k in range(6):
+            items = {int(p) for p in rng.choice(staples, size=3, replace=False)} | set(
+                fresh[2 * k : 2 * k + 2]
+            )
+            spec.append((retailer, 7 * k, sorted(items)))
+    return make_data(spec, categories=categories)
+
+
+def test_the_significance_gate_keeps_a_blend_and_a_re_ranker_whose_gain_is_real() -> None:
+    members = ["popularity", "repeat", "association", "tifu_knn", "factorization", "content"]
+
+    hybrid = HybridRecommender(members=members).fit(_staples_and_fresh_finds(retailers=300, seed=0))
+
+    blend = hybrid.validation["blend"]
+    assert blend["accepted"] is True and blend["gain_over_best_single"]["low"] > 0
+    assert sum(weight > 0 for weight in hybrid.weights.values()) >= 2
+    reranker = hybrid.validation["reranker"]
+    assert reranker["accepted"] is True and reranker["gain_over_best_single"]["low"] > 0
+    assert hybrid.reranker is not None and hybrid.validation["hybrid"]["serves"] == "reranker"
