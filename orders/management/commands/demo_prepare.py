@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.models import User
 from orders.demo_world import DEMO_PASSWORD, DEMO_USERNAMES
-from recommendations import services
+from recommendations import training_runs
 from recommendations.models import ModelVersion
 
 EXIT_NEEDS_TRAINING = 3
@@ -35,7 +35,7 @@ class Command(BaseCommand):
             call_command("seed_demo", stdout=self.stdout)
         if not settings.REDIS_URL:
             # On the embedded default only the demo's own training process trains, and it is not started yet.
-            closed = services.training_runs_orphaned_fail()
+            closed = training_runs.training_runs_orphaned_fail()
             if closed:
                 self.stdout.write(f"Closed {closed} training run(s) left running by a demo that was stopped.")
         active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists()
