@@ -57,7 +57,7 @@ from orders.sources import (
     read_transactions,
 )
 from orders.sources.rows import escape_nul
-from recommendations.documents import catalogue_stamp_bump
+from recommendations.interface import catalogue_stamp_bump
 from vendors.models import Vendor
 from vendors.services import vendors_refresh_all
 

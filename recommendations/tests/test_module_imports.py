@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 
 PACKAGE = Path(__file__).resolve().parents[1]
-# The modules the pipeline was split into.
+# The modules the pipeline was split into, and the one orders calls in through.
 PIPELINE_MODULES = [
     "recommendations.artifacts",
     "recommendations.precompute",
@@ -21,6 +21,7 @@ PIPELINE_MODULES = [
     "recommendations.training_runs",
     "recommendations.training",
     "recommendations.refresh",
+    "recommendations.interface",
 ]
 TASKS = "recommendations.tasks"
 
