@@ -51,17 +51,19 @@ def _load(dataset: str) -> None:
 
 
 def _bench(dataset: str, hybrid: dict) -> dict[str, object]:
-    from recommendations import services
+    from recommendations import artifacts, precompute, training, training_runs
     from recommendations.models import ModelVersion, TrainingRun
 
-    run = services.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": hybrid})
+    run = training_runs.training_run_create(
+        trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": hybrid}
+    )
     started = time.perf_counter()
-    run = services.training_run_execute(run_id=run.pk, echo=lambda line: print("   ", line, flush=True))
+    run = training.training_run_execute(run_id=run.pk, echo=lambda line: print("   ", line, flush=True))
     retrain_seconds = time.perf_counter() - started
     version = ModelVersion.objects.get(pk=run.model_version_id)
-    model = services.model_version_load(version=version)
+    model = artifacts.model_version_load(version=version)
     started = time.perf_counter()
-    counts = services.model_version_precompute(version=version, model=model)
+    counts = precompute.model_version_precompute(version=version, model=model)
     precompute_seconds = time.perf_counter() - started
     return {
         "dataset": dataset,

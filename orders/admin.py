@@ -7,7 +7,7 @@ from django.http import HttpRequest
 
 from orders.models import ImportRun, Order, OrderLine
 from orders.services import order_number_allocate
-from recommendations.reporting import human_duration
+from recommendations.interface import human_duration
 
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
 _CENT = Decimal("0.01")

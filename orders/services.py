@@ -10,7 +10,7 @@ from accounts.mail.services import order_confirmation_enqueue
 from accounts.models import Retailer
 from catalog.models import Product
 from orders.models import MAX_LINE_QUANTITY, Order, OrderLine, OrderNumberCounter
-from recommendations.services import retailer_refresh_enqueue
+from recommendations.interface import retailer_refresh_enqueue
 
 
 @dataclass

@@ -19,8 +19,15 @@ from accounts.selectors import user_page_size
 from orders import selectors, services
 from orders.forms import AddToBasketForm, LineQuantityForm, OrderFilterForm
 from orders.models import Order, OrderLine
-from recommendations.feedback import Event, Kind, Surface, event_record_tracked, events_record
-from recommendations.selectors import active_version, basket_completion
+from recommendations.interface import (
+    Event,
+    Kind,
+    Surface,
+    active_version,
+    basket_completion,
+    event_record_tracked,
+    events_record,
+)
 
 BASKET_TEMPLATE = "orders/basket.html"
 SUGGESTION_LIMIT = 6

@@ -23,9 +23,10 @@ from recommendations import (
     admin_feedback,  # noqa: F401  (registers RecommendationEvent)
     admin_outbox,  # noqa: F401  (registers TaskOutbox)
     dashboard,
+    publish,
     reporting,
     selectors,
-    services,
+    training_runs,
 )
 from recommendations.models import ModelVersion, Surface, TrainingRun
 
@@ -141,7 +142,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: ModelVersion | None = None) -> bool:
-        if obj is not None and obj.status not in services.DELETABLE_STATUSES:
+        if obj is not None and obj.status not in publish.DELETABLE_STATUSES:
             return False
         return super().has_delete_permission(request, obj)
 
@@ -149,7 +150,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         permissions=["delete"], description="Delete the selected versions (failed, retired, candidate)"
     )
     def delete_selected(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
-        refusal = services.model_versions_deletion_refusal(versions=queryset)
+        refusal = publish.model_versions_deletion_refusal(versions=queryset)
         if refusal:
             self.message_user(request, refusal, messages.ERROR)
             return None
@@ -170,14 +171,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
             for version in versions
         ]
         counts = {"model versions": len(versions), "precomputed rows": sum(rows.values())}
-        refusal = services.model_versions_deletion_refusal(versions=versions)
+        refusal = publish.model_versions_deletion_refusal(versions=versions)
         return summary, counts, set(), [refusal] if refusal else []
 
     def delete_model(self, request: HttpRequest, obj: ModelVersion) -> None:
-        services.model_versions_delete(version_ids=[obj.pk])
+        publish.model_versions_delete(version_ids=[obj.pk])
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
-        services.model_versions_delete(version_ids=list(queryset.values_list("pk", flat=True)))
+        publish.model_versions_delete(version_ids=list(queryset.values_list("pk", flat=True)))
 
     @admin.display(description="rows")
     def rows(self, version: ModelVersion) -> str:
@@ -189,7 +190,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
             return
         try:
-            version = services.model_version_activate(version=queryset.get())
+            version = publish.model_version_activate(version=queryset.get())
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return
@@ -212,7 +213,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def _retrain(self, request: HttpRequest) -> HttpResponse:
         # Never trains here: queued for a worker, or (no broker) started in a process of its own on commit.
-        run = services.retrain_enqueue(trigger=TrainingRun.Trigger.MANUAL)
+        run = training_runs.retrain_enqueue(trigger=TrainingRun.Trigger.MANUAL)
         url = reverse("admin:recommendations_trainingrun_change", args=[run.pk])
         where = "queued for a worker" if run.celery_task_id else "started in a separate process"
         message = 'Training run <a href="{}">#{}</a> {}: its page shows its progress.'
@@ -224,7 +225,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def _rollback(self, request: HttpRequest) -> HttpResponse:
         try:
-            version = services.model_version_rollback()
+            version = publish.model_version_rollback()
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         else:

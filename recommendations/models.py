@@ -1,7 +1,7 @@
 """Registry of trained models and the rows they precompute.
 
 Web pages and API endpoints only ever read rows of the single `active` ModelVersion; workers write the rows
-of a new version beside it and flip the pointer in one transaction (see services.model_version_activate).
+of a new version beside it and flip the pointer in one transaction (see publish.model_version_activate).
 """
 
 from collections.abc import Iterable
@@ -115,7 +115,7 @@ class TrainingRun(models.Model):
     log = models.TextField(blank=True)
     error = models.TextField(blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True)
-    # Where a running pipeline is, written in short transactions of their own (services.
+    # Where a running pipeline is, written in short transactions of their own (training_runs.
     # training_run_progress_record) so the admin, on another connection, shows it while the run works.
     stage = models.CharField(max_length=80, blank=True)
     stage_step = models.PositiveIntegerField(default=0)
@@ -166,7 +166,7 @@ class VersionRow(models.Model):
     The guard sits on `delete()` of the instance and of the default manager's querysets, not on a pre_delete
     signal: a signal receiver would make Django load every row into memory before deleting a pruned version
     or a product. Cascades (deleting a retailer or a product drops its rows) and the pipeline's own in-place
-    replacement of one retailer's rows (services._delete_version_rows, a raw delete) stay allowed.
+    replacement of one retailer's rows (precompute.model_version_rows_delete, a raw delete) stay allowed.
     """
 
     objects = VersionRowQuerySet.as_manager()

@@ -1,4 +1,5 @@
-"""Writes the retailer portal makes on the retailer's behalf (the pipeline's writes live in services.py)."""
+"""Writes the retailer portal makes on the retailer's behalf (the pipeline's writes live in
+training_runs.py, training.py, precompute.py, publish.py and refresh.py)."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field

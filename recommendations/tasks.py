@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from recommendations import feedback, outbox, predictions, services
+from recommendations import feedback, outbox, predictions, refresh, training, training_runs
 from recommendations.models import TrainingRun
 
 # Training Online Retail takes minutes; the limits stop a stuck run well before the nightly one is due again.
@@ -26,16 +26,16 @@ RETRAIN_HARD_LIMIT = 55 * 60
 )
 def retrain(self, run_id: int) -> int | None:
     try:
-        run = services.training_run_execute(run_id=run_id, celery_task_id=self.request.id or "")
-    except services.RetrainRefused as refusal:
-        services.training_run_refuse(run_id=run_id, reason=str(refusal))
+        run = training.training_run_execute(run_id=run_id, celery_task_id=self.request.id or "")
+    except training_runs.RetrainRefused as refusal:
+        training_runs.training_run_refuse(run_id=run_id, reason=str(refusal))
         return None
     return run.model_version_id
 
 
 @shared_task(soft_time_limit=30, time_limit=60)
 def retrain_scheduled() -> int:
-    return services.retrain_enqueue(trigger=TrainingRun.Trigger.SCHEDULE).pk
+    return training_runs.retrain_enqueue(trigger=TrainingRun.Trigger.SCHEDULE).pk
 
 
 # A refresh is cheap and idempotent, so a database hiccup is retried with backoff.
@@ -43,12 +43,12 @@ def retrain_scheduled() -> int:
     autoretry_for=(OperationalError,), retry_backoff=2, max_retries=3, soft_time_limit=60, time_limit=90
 )
 def refresh_retailer(retailer_id: int) -> dict[str, int]:
-    return services.retailer_refresh(retailer_id=retailer_id)
+    return refresh.retailer_refresh(retailer_id=retailer_id)
 
 
 @shared_task(soft_time_limit=50 * 60, time_limit=55 * 60)
 def refresh_recent_retailers(hours: int = 2) -> list[int]:
-    return services.retailers_refresh_recent(hours=hours)
+    return refresh.retailers_refresh_recent(hours=hours)
 
 
 # Beat runs this every 30 s (migration 0003): it publishes what a request could not (Redis down or hung),

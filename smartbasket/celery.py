@@ -37,7 +37,7 @@ def _forget_request_id(**_: object) -> None:
     request_id_var.set(NO_REQUEST_ID)
 
 
-# A task queued through the task outbox (recommendations.services) is done only once it has run: these mark
+# A task queued through the task outbox (recommendations.outbox) is done only once it has run: these mark
 # its row completed by task id, on success or on a failure for good (after its retries: a retrying task
 # sends task_retry, not task_failure; a task requeued because its worker was lost sends neither). Any task
 # reports; one without an outbox row matches nothing.

@@ -280,7 +280,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Enqueueing from a web request must fail fast when Redis is down or hung instead of waiting or retrying:
-# tasks go through the outbox (recommendations.services), which delivers later what a request could not.
+# tasks go through the outbox (recommendations.outbox), which delivers later what a request could not.
 # Without a socket timeout a publish to a Redis that accepts connections but never answers waits forever;
 # with these a publish fails in about a second (measured: 1.2 s on a new connection, 1.0 s on a pooled one).
 CELERY_BROKER_CONNECTION_TIMEOUT = 2

@@ -18,7 +18,7 @@ from catalog.tests.factories import ProductFactory
 from orders.demo_world import DEMO_PASSWORD, DEMO_USERNAMES, DemoWorldConfig, demo_world_build
 from orders.models import Order
 from orders.services import basket_add_product, order_place
-from recommendations import services
+from recommendations import training, training_runs
 from recommendations.models import ModelVersion, TrainingRun
 from recommendations.tests.conftest import chromium, screenshots_dir  # noqa: F401  (fixtures)
 from recommendations.tests.test_browser import FAST_TRAINING
@@ -84,10 +84,10 @@ def _assert_across_the_screen(locator) -> None:
 def wholesale_retailer(settings, tmp_path: Path) -> User:
     settings.ARTIFACTS_DIR = tmp_path / "artifacts"
     demo_world_build(config=DemoWorldConfig(retailers=12, products=60, vendors=2, days=120))
-    run = services.training_run_create(
+    run = training_runs.training_run_create(
         trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST_TRAINING}
     )
-    assert services.training_run_execute(run_id=run.pk).model_version.status == ModelVersion.Status.ACTIVE
+    assert training.training_run_execute(run_id=run.pk).model_version.status == ModelVersion.Status.ACTIVE
     user = User.objects.get(username=DEMO_USERNAMES["retailer"])
     retailer = user.retailer
     big = ProductFactory(

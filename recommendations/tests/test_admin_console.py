@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from conftest import subprocess_database_url
-from recommendations import reporting, services
+from recommendations import reporting, training_runs
 from recommendations.models import ModelVersion, TaskOutbox, TrainingRun
 from recommendations.tests.factories import ModelVersionFactory
 from recommendations.tests.test_csp_browser import COLLECT_VIOLATIONS
@@ -123,7 +123,7 @@ def _progress(staff: Client, run: TrainingRun) -> str:
 
 def test_the_progress_panel_shows_the_stage_and_polls_every_2_s_while_the_run_works(staff: Client) -> None:
     run = TrainingRun.objects.create(status=TrainingRun.Status.RUNNING, started_at=timezone.now())
-    services.training_run_progress_record(run_id=run.pk, stage="precompute", step=2, steps=3)
+    training_runs.training_run_progress_record(run_id=run.pk, stage="precompute", step=2, steps=3)
 
     panel = _progress(staff, run)
     page = staff.get(reverse("admin:recommendations_trainingrun_change", args=[run.pk])).content.decode()
@@ -138,7 +138,7 @@ def test_the_progress_panel_shows_the_stage_and_polls_every_2_s_while_the_run_wo
 
 def test_the_progress_panel_stops_polling_once_the_run_has_ended(staff: Client) -> None:
     run = TrainingRun.objects.create(status=TrainingRun.Status.RUNNING, started_at=timezone.now())
-    services.training_run_progress_record(run_id=run.pk, stage="publish", step=1, steps=1)
+    training_runs.training_run_progress_record(run_id=run.pk, stage="publish", step=1, steps=1)
     TrainingRun.objects.filter(pk=run.pk).update(
         status=TrainingRun.Status.SUCCEEDED, duration=82.3, log="[ 82.3s] v3 is now active\n"
     )
@@ -154,7 +154,7 @@ def test_progress_outside_its_steps_is_refused() -> None:
 
     for step, steps in [(4, 3), (-1, 3), (0, 0)]:
         with pytest.raises(ValueError, match="is not a progress"):
-            services.training_run_progress_record(run_id=run.pk, stage="fit", step=step, steps=steps)
+            training_runs.training_run_progress_record(run_id=run.pk, stage="fit", step=step, steps=steps)
 
 
 def test_only_staff_see_a_runs_progress(client: Client) -> None:
@@ -238,7 +238,7 @@ def test_without_a_broker_retrain_now_answers_at_once_and_the_run_trains_in_anot
 def test_the_run_page_follows_the_run_live_and_stops_polling_when_it_ends(chromium, live_server) -> None:
     staff_user = UserFactory(staff_member=True)
     run = TrainingRun.objects.create(status=TrainingRun.Status.RUNNING, started_at=timezone.now())
-    services.training_run_progress_record(run_id=run.pk, stage="fit for evaluation", step=1, steps=13)
+    training_runs.training_run_progress_record(run_id=run.pk, stage="fit for evaluation", step=1, steps=13)
     progress_url = reverse("admin:recommendations_trainingrun_progress", args=[run.pk])
     context = chromium.new_context()
     context.set_default_timeout(15_000)
@@ -255,7 +255,7 @@ def test_the_run_page_follows_the_run_live_and_stops_polling_when_it_ends(chromi
     page.goto(live_server.url + reverse("admin:recommendations_trainingrun_change", args=[run.pk]))
     assert "step 1 of 13" in page.inner_text("#training-progress")
     # Another connection (this test) records progress; the open page shows it within a poll or two.
-    services.training_run_progress_record(run_id=run.pk, stage="precompute", step=2, steps=3)
+    training_runs.training_run_progress_record(run_id=run.pk, stage="precompute", step=2, steps=3)
     page.wait_for_function(
         "() => document.querySelector('#training-progress').innerText.includes('precompute, step 2 of 3')"
     )

@@ -13,7 +13,7 @@ from django.urls import reverse
 from accounts.models import User
 from orders.demo_world import DEMO_PASSWORD, DEMO_USERNAMES, DemoWorldConfig, demo_world_build
 from orders.models import Order
-from recommendations import services
+from recommendations import training, training_runs
 from recommendations.models import ModelVersion, ProductAssociation, Recommendation, TrainingRun
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -29,10 +29,10 @@ TIMEOUT_MS = 15_000
 def demo_retailer(settings, tmp_path: Path):
     settings.ARTIFACTS_DIR = tmp_path / "artifacts"
     demo_world_build(config=DemoWorldConfig(retailers=20, products=80, vendors=3, days=240))
-    run = services.training_run_create(
+    run = training_runs.training_run_create(
         trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST_TRAINING}
     )
-    version = services.training_run_execute(run_id=run.pk).model_version
+    version = training.training_run_execute(run_id=run.pk).model_version
     assert version.status == ModelVersion.Status.ACTIVE
     return User.objects.get(username=DEMO_USERNAMES["retailer"])
 

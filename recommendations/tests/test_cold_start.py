@@ -18,7 +18,7 @@ from accounts.tests.factories import RetailerFactory, UserFactory
 from catalog.tests.factories import ProductFactory
 from orders.models import Order, OrderLine
 from orders.tests.factories import OrderFactory, OrderLineFactory
-from recommendations import cold_start, services
+from recommendations import cold_start, training_runs
 from recommendations.models import RecommendationEvent, TrainingRun
 from recommendations.tests.factories import ModelVersionFactory, RecommendationFactory, TrainingRunFactory
 
@@ -278,7 +278,7 @@ def test_the_api_limit_cuts_the_cold_start_lists(world) -> None:
 def test_on_postgresql_running_runs_are_left_to_the_session_lock() -> None:
     run = TrainingRunFactory(model_version=None, status=TrainingRun.Status.RUNNING, started_at=timezone.now())
 
-    assert services.training_runs_orphaned_fail() == 0
+    assert training_runs.training_runs_orphaned_fail() == 0
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.RUNNING
 

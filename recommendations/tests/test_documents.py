@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.tests.factories import RetailerFactory
 from catalog.tests.factories import ProductFactory
 from orders.models import Order, OrderLine
-from recommendations import documents, services
+from recommendations import documents, refresh, training, training_runs
 from recommendations.models import ModelVersion, Recommendation, RecommendationDocument
 from recommendations.serializers import DOCUMENT_LIMIT, RecommendationListSerializer
 from recommendations.tests.factories import (
@@ -204,8 +204,8 @@ def test_the_refresh_after_an_order_rebuilds_the_document(
 ) -> None:
     settings.ARTIFACTS_DIR = tmp_path / "artifacts"
     world = build_world()
-    run = services.training_run_create(trigger="command", parameters={"hybrid": FAST})
-    version = services.training_run_execute(run_id=run.pk).model_version
+    run = training_runs.training_run_create(trigger="command", parameters={"hybrid": FAST})
+    version = training.training_run_execute(run_id=run.pk).model_version
     retailer = world.retailers[2]
     # Stored by the precompute already: the first read is one query, not a build.
     assert RecommendationDocument.objects.filter(model_version=version, retailer=retailer).exists()
@@ -215,7 +215,7 @@ def test_the_refresh_after_an_order_rebuilds_the_document(
     OrderLine.objects.create(order=order, product_id=ordered, quantity=1, unit_price=1)
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.retailer_refresh(retailer_id=retailer.pk)
+        refresh.retailer_refresh(retailer_id=retailer.pk)
 
     after = documents.document_for(retailer=retailer, version=version)
     assert ordered not in {item["product"]["id"] for item in after["for_you"]}

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import Retailer
 from catalog.models import Category, Product
 from orders.models import Order, OrderLine
-from recommendations import explanations, selectors, services
+from recommendations import explanations, selectors, training, training_runs
 from recommendations.models import (
     ModelVersion,
     ProductAssociation,
@@ -38,8 +38,10 @@ def version(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Mo
     settings.ARTIFACTS_DIR = tmp_path_factory.mktemp("artifacts")
     with django_db_blocker.unblock():
         build_world(retailers=30)
-        run = services.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST})
-        yield services.training_run_execute(run_id=run.pk).model_version
+        run = training_runs.training_run_create(
+            trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST}
+        )
+        yield training.training_run_execute(run_id=run.pk).model_version
         # The active version cannot be deleted (models._refuse_deleting_active): retire it first.
         ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).update(
             status=ModelVersion.Status.RETIRED

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from orders.demo_world import DEMO_USERNAMES, DemoWorldConfig, demo_world_build, demo_world_reset
-from recommendations import selectors, services
+from recommendations import selectors, training, training_runs
 from recommendations.models import ModelVersion, ProductAssociation, Recommendation, TaskOutbox, TrainingRun
 from recommendations.tests.test_services import FAST
 
@@ -26,8 +26,10 @@ def version(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Mo
     settings.ARTIFACTS_DIR = tmp_path_factory.mktemp("artifacts")
     with django_db_blocker.unblock():
         demo_world_build(config=DemoWorldConfig(retailers=20, products=80, vendors=3, days=240))
-        run = services.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST})
-        yield services.training_run_execute(run_id=run.pk).model_version
+        run = training_runs.training_run_create(
+            trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST}
+        )
+        yield training.training_run_execute(run_id=run.pk).model_version
         # The active version cannot be deleted (models._refuse_deleting_active): retire it first.
         ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).update(
             status=ModelVersion.Status.RETIRED

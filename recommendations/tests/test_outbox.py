@@ -28,7 +28,7 @@ from catalog.tests.factories import ProductFactory
 from conftest import RedisServer
 from orders.models import Order
 from orders.tests.factories import OrderFactory, OrderLineFactory
-from recommendations import outbox, services
+from recommendations import outbox, refresh, training, training_runs
 from recommendations.models import ModelVersion, Recommendation, TaskOutbox, TrainingRun
 from recommendations.tasks import deliver_outbox
 from recommendations.tests.test_services import FAST
@@ -158,7 +158,7 @@ def test_a_retrain_queued_while_redis_hangs_stays_pending_and_is_delivered_later
     own_redis.pause()
 
     started = time.monotonic()
-    run = services.retrain_enqueue(trigger=TrainingRun.Trigger.MANUAL)
+    run = training_runs.retrain_enqueue(trigger=TrainingRun.Trigger.MANUAL)
     assert time.monotonic() - started < PROMPT_SECONDS
 
     run.refresh_from_db()
@@ -303,9 +303,9 @@ def test_the_beat_schedule_delivers_the_outbox_every_30_seconds(
 
 @pytest.mark.django_db
 def test_without_redis_tasks_still_run_in_process_after_commit(django_capture_on_commit_callbacks) -> None:
-    # A retrain is queued here directly: services.retrain_enqueue sends one to a process of its own instead
-    # (recommendations/tests/test_admin_console.py).
-    run = services.training_run_create(trigger=TrainingRun.Trigger.MANUAL)
+    # A retrain is queued here directly: training_runs.retrain_enqueue sends one to a process of its own
+    # instead (recommendations/tests/test_admin_console.py).
+    run = training_runs.training_run_create(trigger=TrainingRun.Trigger.MANUAL)
     app.conf.task_always_eager = True
     try:
         with django_capture_on_commit_callbacks(execute=True):
@@ -337,8 +337,8 @@ def test_an_order_placed_while_redis_hung_is_refreshed_by_the_worker_once_redis_
 ) -> None:
     world = build_world()
     worker = celery_worker()
-    run = services.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST})
-    version = services.training_run_execute(run_id=run.pk).model_version
+    run = training_runs.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST})
+    version = training.training_run_execute(run_id=run.pk).model_version
     assert version.status == ModelVersion.Status.ACTIVE
     retailer = world.retailers[0]
     new_row = Recommendation.objects.filter(
@@ -385,7 +385,7 @@ def test_an_order_placed_while_redis_hung_is_refreshed_by_the_worker_once_redis_
 
 def _enqueue_refresh(retailer_id: int) -> TaskOutbox:
     with transaction.atomic():
-        services.retailer_refresh_enqueue(retailer_id=retailer_id)
+        refresh.retailer_refresh_enqueue(retailer_id=retailer_id)
     return TaskOutbox.objects.get(task_name=REFRESH_TASK)
 
 

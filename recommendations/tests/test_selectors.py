@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 
 from accounts.tests.factories import RetailerFactory
-from recommendations import selectors, services
+from recommendations import publish, selectors
 from recommendations.models import ModelVersion
 from recommendations.tests.factories import (
     ModelVersionFactory,
@@ -34,7 +34,7 @@ def test_a_reader_polling_during_version_flips_sees_one_whole_version_per_reques
     def flip() -> None:
         try:
             for i in range(40):
-                services.model_version_activate(version=second if i % 2 == 0 else first)
+                publish.model_version_activate(version=second if i % 2 == 0 else first)
         finally:
             flipping.set()
             connection.close()

@@ -9,7 +9,16 @@ from rest_framework.test import APIClient
 
 from accounts.tests.factories import RetailerFactory, UserFactory
 from orders.models import Order, OrderLine
-from recommendations import explanations, selectors, services
+from recommendations import (
+    artifacts,
+    explanations,
+    precompute,
+    publish,
+    refresh,
+    selectors,
+    training,
+    training_runs,
+)
 from recommendations.dashboard import dashboard_for
 from recommendations.models import (
     ItemVector,
@@ -36,10 +45,10 @@ def artifacts_dir(settings, tmp_path: Path) -> Path:
 
 
 def retrain(**parameters) -> TrainingRun:
-    run = services.training_run_create(
+    run = training_runs.training_run_create(
         trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST} | parameters
     )
-    return services.training_run_execute(run_id=run.pk)
+    return training.training_run_execute(run_id=run.pk)
 
 
 def version_rows(version: ModelVersion) -> dict[str, list[tuple]]:
@@ -78,8 +87,8 @@ def republish(version: ModelVersion, *, activate: bool = True) -> ModelVersion:
     copy.artifact_path = str(Path(version.artifact_path).parent / str(copy.pk))
     shutil.copytree(version.artifact_path, copy.artifact_path)
     copy.save(update_fields=["artifact_path"])
-    services.model_version_precompute(version=copy, model=services.model_version_load(version=version))
-    return services.model_version_activate(version=copy) if activate else copy
+    precompute.model_version_precompute(version=copy, model=artifacts.model_version_load(version=version))
+    return publish.model_version_activate(version=copy) if activate else copy
 
 
 @pytest.fixture
@@ -99,7 +108,7 @@ def test_a_first_retrain_trains_evaluates_precomputes_and_activates(trained) -> 
     assert version.metrics["hybrid"]["scored"] == len(world.retailers)
     assert 0 < version.metrics["hybrid"]["ndcg@10"] <= 1
     assert {"popularity", "repeat", "neural"} <= set(version.metrics)
-    assert services.artifact_digest(version.artifact_path) == version.artifact_sha256
+    assert artifacts.artifact_digest(version.artifact_path) == version.artifact_sha256
     for_you = Recommendation.objects.filter(model_version=version, surface="for_you")
     assert version.row_counts["for_you"] == for_you.count()
     assert version.row_counts["bought_together"] > 0 and version.row_counts["similar"] > 0
@@ -119,24 +128,24 @@ def test_a_first_retrain_trains_evaluates_precomputes_and_activates(trained) -> 
 
 def test_precomputing_a_version_twice_gives_the_same_rows(trained) -> None:
     version, _ = trained
-    model = services.model_version_load(version=version)
-    services.model_version_precompute(version=version, model=model)
+    model = artifacts.model_version_load(version=version)
+    precompute.model_version_precompute(version=version, model=model)
     once = version_rows(version)
 
-    services.model_version_precompute(version=version, model=model)
+    precompute.model_version_precompute(version=version, model=model)
 
     assert version_rows(version) == once
 
 
 def test_a_tampered_artifact_is_refused(trained) -> None:
     version, _ = trained
-    services._load_checked.cache_clear()
+    artifacts._load_checked.cache_clear()
     params = Path(version.artifact_path) / "hybrid" / "params.json"
     params.write_text(params.read_text().replace("hybrid", "hybrid "))
 
     with pytest.raises(Exception, match="checksum"):
-        services.model_version_load(version=version)
-    services._load_checked.cache_clear()
+        artifacts.model_version_load(version=version)
+    artifacts._load_checked.cache_clear()
 
 
 def test_basket_completion_suggests_co_purchased_products_with_their_counts(trained) -> None:
@@ -172,7 +181,7 @@ def test_the_promotion_rule_keeps_a_worse_challenger_and_promotes_a_better_one()
 
     # An active version trained on every order (so it has seen every held-out basket) that scored perfectly
     # on its own holdout: the next challenger is compared on recorded scores and cannot beat 1.0.
-    active = services.model_version_activate(version=challenger)
+    active = publish.model_version_activate(version=challenger)
     active.metrics = active.metrics | {"hybrid": active.metrics["hybrid"] | {"ndcg@10": 1.0}}
     active.save(update_fields=["metrics"])
     kept = retrain().model_version
@@ -189,7 +198,7 @@ def test_rollback_reactivates_the_previous_version_with_its_rows(trained) -> Non
     first_rows = version_rows(first)
     second = republish(first)
 
-    restored = services.model_version_rollback()
+    restored = publish.model_version_rollback()
 
     assert restored == first
     second.refresh_from_db()
@@ -199,10 +208,10 @@ def test_rollback_reactivates_the_previous_version_with_its_rows(trained) -> Non
 
 def test_versions_beyond_the_retention_count_are_pruned_but_keep_their_record(trained) -> None:
     first, _ = trained
-    for _ in range(services.RETAINED_VERSIONS + 1):
+    for _ in range(publish.RETAINED_VERSIONS + 1):
         republish(first)
 
-    pruned = services.model_versions_prune()
+    pruned = publish.model_versions_prune()
 
     oldest = ModelVersion.objects.get(pk=first.pk)
     assert pruned == [first.pk]
@@ -211,23 +220,23 @@ def test_versions_beyond_the_retention_count_are_pruned_but_keep_their_record(tr
     assert not Path(oldest.artifact_path).exists()
     assert oldest.metrics["hybrid"]
     with pytest.raises(ValidationError):
-        services.model_version_activate(version=oldest)
+        publish.model_version_activate(version=oldest)
 
 
 def test_a_second_retrain_cannot_run_while_one_is_running() -> None:
-    running = services.training_run_create(trigger=TrainingRun.Trigger.MANUAL)
-    services._training_run_claim(run_id=running.pk, celery_task_id="first")
-    other = services.training_run_create(trigger=TrainingRun.Trigger.MANUAL)
+    running = training_runs.training_run_create(trigger=TrainingRun.Trigger.MANUAL)
+    training_runs.training_run_claim(run_id=running.pk, celery_task_id="first")
+    other = training_runs.training_run_create(trigger=TrainingRun.Trigger.MANUAL)
 
-    with pytest.raises(services.RetrainRefused):
-        services._training_run_claim(run_id=other.pk, celery_task_id="second")
+    with pytest.raises(training_runs.RetrainRefused):
+        training_runs.training_run_claim(run_id=other.pk, celery_task_id="second")
 
 
 def test_a_retrain_without_orders_fails_with_a_clear_error() -> None:
-    run = services.training_run_create(trigger=TrainingRun.Trigger.MANUAL)
+    run = training_runs.training_run_create(trigger=TrainingRun.Trigger.MANUAL)
 
     with pytest.raises(ValidationError):
-        services.training_run_execute(run_id=run.pk)
+        training.training_run_execute(run_id=run.pk)
 
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.FAILED
@@ -255,8 +264,8 @@ def test_enqueueing_with_redis_down_neither_raises_nor_loses_the_request(
 ) -> None:
     retailer = RetailerFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        services.retailer_refresh_enqueue(retailer_id=retailer.pk)
-        run = services.retrain_enqueue(trigger=TrainingRun.Trigger.MANUAL)
+        refresh.retailer_refresh_enqueue(retailer_id=retailer.pk)
+        run = training_runs.retrain_enqueue(trigger=TrainingRun.Trigger.MANUAL)
 
     # The run used to be marked failed here; with the task outbox the request is recorded durably instead:
     # the run stays pending and both tasks wait for the periodic delivery (test_outbox.py delivers them).
@@ -293,7 +302,7 @@ def test_a_refresh_drops_what_was_just_ordered_and_restates_repeat_reasons_from_
     )
     OrderLine.objects.create(order=order, product_id=ordered.product_id, quantity=1, unit_price=1)
 
-    services.retailer_refresh(retailer_id=retailer_id)
+    refresh.retailer_refresh(retailer_id=retailer_id)
 
     rows = Recommendation.objects.filter(model_version=version, retailer_id=retailer_id, surface="for_you")
     assert ordered.product_id not in {row.product_id for row in rows}
@@ -321,9 +330,9 @@ def test_the_hourly_refresh_updates_retailers_who_ordered_recently_and_is_idempo
     order = Order.objects.create(retailer=retailer, status=Order.Status.PLACED, placed_at=timezone.now())
     OrderLine.objects.create(order=order, product_id=new_row.product_id, quantity=1, unit_price=1)
 
-    refreshed = services.retailers_refresh_recent(hours=2)
+    refreshed = refresh.retailers_refresh_recent(hours=2)
     once = version_rows(version)
-    services.retailer_refresh(retailer_id=retailer.pk)
+    refresh.retailer_refresh(retailer_id=retailer.pk)
 
     assert refreshed == [retailer.pk]
     assert version_rows(version) == once
@@ -368,7 +377,7 @@ def test_a_refresh_keeps_for_you_apart_from_the_due_list_it_writes(trained) -> N
     order = Order.objects.create(retailer=retailer, status=Order.Status.PLACED, placed_at=timezone.now())
     OrderLine.objects.create(order=order, product=product, quantity=1, unit_price=1)
 
-    services.retailer_refresh(retailer_id=retailer.pk)
+    refresh.retailer_refresh(retailer_id=retailer.pk)
 
     lists = _surfaces(version, retailer.pk)
     assert lists["for_you"] and lists["due"]
@@ -399,4 +408,4 @@ def test_the_dashboard_and_the_api_show_each_product_once(trained) -> None:
 def test_evaluate_measures_the_layout_with_as_many_due_rows_as_the_precompute_stores() -> None:
     from recommendations.ml import sections
 
-    assert services.DUE_COUNT == sections.DUE_COUNT
+    assert precompute.DUE_COUNT == sections.DUE_COUNT

@@ -5,12 +5,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection
 from django.db.models import ProtectedError
 
 from accounts.models import Retailer
-from recommendations import services
+from recommendations import precompute, publish, training, training_runs
 from recommendations.models import (
     ItemVector,
     ModelVersion,
@@ -53,7 +54,7 @@ def artifacts_dir(settings, tmp_path: Path) -> Path:
 
 def _with_artifact(version: ModelVersion) -> Path:
     """A stand-in artifact directory where the pipeline would write the version's files."""
-    directory = Path(services.settings.ARTIFACTS_DIR) / str(version.pk)
+    directory = Path(django_settings.ARTIFACTS_DIR) / str(version.pk)
     (directory / "hybrid").mkdir(parents=True)
     (directory / "hybrid" / "params.json").write_text("{}")
     ModelVersion.objects.filter(pk=version.pk).update(artifact_path=str(directory))
@@ -118,7 +119,7 @@ def test_the_pipeline_still_replaces_one_retailers_rows_of_the_active_version() 
     row = RecommendationFactory()
     other = RecommendationFactory()
 
-    services._delete_version_rows(row.model_version, retailer_ids=[row.retailer_id])
+    precompute.model_version_rows_delete(version=row.model_version, retailer_ids=[row.retailer_id])
 
     assert not Recommendation.objects.filter(pk=row.pk).exists()
     assert Recommendation.objects.filter(pk=other.pk).exists()
@@ -140,7 +141,7 @@ def test_a_version_that_no_longer_serves_is_deleted_with_its_rows_and_artifact(
     event = RecommendationEventFactory(model_version=version)
 
     with django_capture_on_commit_callbacks(execute=True):
-        deleted = services.model_versions_delete(version_ids=[version.pk])
+        deleted = publish.model_versions_delete(version_ids=[version.pk])
 
     assert deleted == [version.pk]
     assert not ModelVersion.objects.filter(pk=version.pk).exists()
@@ -164,7 +165,7 @@ def test_deleting_a_version_that_serves_or_is_being_built_is_refused(
         django_capture_on_commit_callbacks(execute=True),
         pytest.raises(ValidationError, match="cannot be deleted"),
     ):
-        services.model_versions_delete(version_ids=[version.pk, retired.pk])
+        publish.model_versions_delete(version_ids=[version.pk, retired.pk])
 
     assert ModelVersion.objects.filter(pk__in=[version.pk, retired.pk]).count() == 2
     assert artifact.exists()
@@ -178,10 +179,10 @@ def test_a_failed_run_removes_the_artifact_its_version_had_written() -> None:
     artifact = _with_artifact(version)
     RecommendationFactory(model_version=version)
     run = TrainingRun.objects.create(model_version=version)
-    services._training_run_claim(run_id=run.pk, celery_task_id="t")
+    training_runs.training_run_claim(run_id=run.pk, celery_task_id="t")
     run.refresh_from_db()
 
-    services._training_run_fail(run=run, version=version, error="OperationalError: lock timeout")
+    training_runs.training_run_fail(run=run, version=version, error="OperationalError: lock timeout")
 
     version.refresh_from_db()
     assert version.status == ModelVersion.Status.FAILED and version.pruned_at is not None
@@ -193,9 +194,9 @@ def test_a_run_whose_worker_died_leaves_no_artifact_once_the_next_run_starts() -
     version = ModelVersion.objects.create()
     artifact = _with_artifact(version)
     run = TrainingRun.objects.create(model_version=version)
-    services._training_run_claim(run_id=run.pk, celery_task_id="killed")
+    training_runs.training_run_claim(run_id=run.pk, celery_task_id="killed")
 
-    services._abandon_dead_work()
+    training_runs.training_runs_abandoned_fail()
 
     version.refresh_from_db()
     assert version.status == ModelVersion.Status.FAILED
@@ -208,7 +209,7 @@ def test_the_regular_prune_removes_files_left_by_versions_that_failed_earlier() 
     version.refresh_from_db()
     artifact = _with_artifact(version)
 
-    services.model_versions_prune()
+    publish.model_versions_prune()
 
     assert not artifact.exists()
     assert ModelVersion.objects.filter(pk=version.pk).exists()
@@ -217,7 +218,7 @@ def test_the_regular_prune_removes_files_left_by_versions_that_failed_earlier() 
 def test_a_training_that_fails_after_saving_its_artifact_leaves_no_file_behind(artifacts_dir: Path) -> None:
     """A real failure: the precompute cannot lock the association table that another session holds."""
     build_world()
-    run = services.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST})
+    run = training_runs.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters={"hybrid": FAST})
     settings = connection.settings_dict
     blocker = psycopg.connect(
         dbname=settings["NAME"],
@@ -231,7 +232,7 @@ def test_a_training_that_fails_after_saving_its_artifact_leaves_no_file_behind(a
             cursor.execute("SET lock_timeout = '1s'")
         # The COPY runs on psycopg's own cursor, whose errors Django does not wrap.
         with pytest.raises((OperationalError, psycopg.OperationalError), match="lock timeout"):
-            services.training_run_execute(run_id=run.pk)
+            training.training_run_execute(run_id=run.pk)
     finally:
         blocker.rollback()
         blocker.close()

@@ -18,7 +18,7 @@ from accounts.tests.factories import UserFactory
 from catalog.models import Product
 from orders.models import Order, OrderLine
 from orders.services import order_place
-from recommendations import services
+from recommendations import training_runs
 from recommendations.models import (
     ModelVersion,
     ProductAssociation,
@@ -52,7 +52,7 @@ def finished(run: TrainingRun) -> TrainingRun | None:
 
 
 def queue_retrain() -> TrainingRun:
-    return services.retrain_enqueue(trigger=TrainingRun.Trigger.MANUAL, parameters={"hybrid": FAST})
+    return training_runs.retrain_enqueue(trigger=TrainingRun.Trigger.MANUAL, parameters={"hybrid": FAST})
 
 
 def test_a_retrain_queued_to_the_worker_publishes_a_version(celery_worker) -> None:

@@ -15,8 +15,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.models import User
 from orders.demo_world import DEMO_PASSWORD, DEMO_USERNAMES
-from recommendations import services
-from recommendations.models import ModelVersion
+from recommendations.interface import active_version, training_runs_orphaned_fail
 
 EXIT_NEEDS_TRAINING = 3
 
@@ -35,10 +34,10 @@ class Command(BaseCommand):
             call_command("seed_demo", stdout=self.stdout)
         if not settings.REDIS_URL:
             # On the embedded default only the demo's own training process trains, and it is not started yet.
-            closed = services.training_runs_orphaned_fail()
+            closed = training_runs_orphaned_fail()
             if closed:
                 self.stdout.write(f"Closed {closed} training run(s) left running by a demo that was stopped.")
-        active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists()
+        active = active_version() is not None
         self.stdout.write(f"\nSmartBasket is at {options['url']}  (Ctrl-C stops it)")
         for role, username in DEMO_USERNAMES.items():
             self.stdout.write(f"  {role:<9} username {username:<14} password {DEMO_PASSWORD}")

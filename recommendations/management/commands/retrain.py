@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from recommendations import reporting, services
+from recommendations import reporting, training, training_runs
 from recommendations.models import TaskOutbox, TrainingRun
 
 # Stage, share done, steps and time spent; no rate (a stage's steps take very different times).
@@ -77,7 +77,7 @@ class Command(BaseCommand):
         parameters = {"hybrid": hybrid} | ({"cutoff": options["cutoff"]} if options["cutoff"] else {})
 
         if settings.REDIS_URL and not options["in_process"]:
-            run = services.retrain_enqueue(trigger=TrainingRun.Trigger.COMMAND, parameters=parameters)
+            run = training_runs.retrain_enqueue(trigger=TrainingRun.Trigger.COMMAND, parameters=parameters)
             if TaskOutbox.objects.filter(
                 celery_task_id=run.celery_task_id, delivered_at__isnull=True
             ).exists():
@@ -90,16 +90,16 @@ class Command(BaseCommand):
             self.stdout.write(f"Queued training run #{run.pk}; follow it in the admin (Training runs).")
             return
 
-        run = services.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters=parameters)
+        run = training_runs.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters=parameters)
         self._execute(run.pk)
 
     def _execute(self, run_id: int) -> None:
         # The raw stream: Django's OutputWrapper ends every write with a newline, which breaks a redrawn bar.
         console = ConsoleProgress(self.stdout._out)
         try:
-            run = services.training_run_execute(run_id=run_id, echo=console.line, on_progress=console)
-        except services.RetrainRefused as refusal:
-            services.training_run_refuse(run_id=run_id, reason=str(refusal))
+            run = training.training_run_execute(run_id=run_id, echo=console.line, on_progress=console)
+        except training_runs.RetrainRefused as refusal:
+            training_runs.training_run_refuse(run_id=run_id, reason=str(refusal))
             raise CommandError(f"Training run #{run_id} not started: {refusal}") from None
         except Exception as exc:
             raise CommandError(f"Training run #{run_id} failed: {exc}") from exc
