@@ -168,32 +168,36 @@ def completion_ranking(
     one its sentence quotes), scored by lift and, where the vectors allow, by its cosine to the basket's mean
     embedding. Shared by the basket page and the next-item API, which read the rows from different places.
     """
-    best: dict[int, AssociationFacts] = {}
-    for association in associations:
-        if association.other_id in basket:
-            continue
-        current = best.get(association.other_id)
-        if current is None or association.lift > current.lift:
-            best[association.other_id] = association
-    if not best:
+    rows = [association for association in associations if association.other_id not in basket]
+    if not rows:
         return []
-    candidate_ids = list(best)
-    lift = np.array([best[pid].lift for pid in candidate_ids], dtype=np.float64)
-    scores = np.log1p(lift) / np.log1p(lift).max()
+    other = np.fromiter((row.other_id for row in rows), dtype=np.int64, count=len(rows))
+    lift = np.fromiter((row.lift for row in rows), dtype=np.float64, count=len(rows))
+    # Each candidate's row: the highest lift, the earliest in rank order among equal ones (a lexsort by
+    # candidate, then lift down, then position); the candidates in the order they first appear.
+    by_strength = np.lexsort((np.arange(len(rows)), -lift, other))
+    _, first_of_group = np.unique(other[by_strength], return_index=True)
+    candidate_ids, first_seen = np.unique(other, return_index=True)
+    appearance = np.argsort(first_seen, kind="stable")
+    best = by_strength[first_of_group][appearance]
+    candidate_ids = candidate_ids[appearance]
+    best_lift = lift[best]
+    scores = np.log1p(best_lift) / np.log1p(best_lift).max()
     basket_vectors = [vectors[pid] for pid in basket if pid in vectors]
     if basket_vectors:
         centre = np.mean(basket_vectors, axis=0)
         centre /= np.linalg.norm(centre) or 1.0
         # One product of matrices for all candidates with a vector; the others agree by 0.
         cosine = np.zeros(len(candidate_ids))
-        rows = [index for index, pid in enumerate(candidate_ids) if pid in vectors]
-        if rows:
-            matrix = np.stack([vectors[candidate_ids[index]] for index in rows])
+        with_vector = [index for index, pid in enumerate(candidate_ids.tolist()) if pid in vectors]
+        if with_vector:
+            matrix = np.stack([vectors[int(candidate_ids[index])] for index in with_vector])
             norms = np.linalg.norm(matrix, axis=1)
-            cosine[rows] = (matrix @ centre) / np.where(norms > 0, norms, 1.0)
+            cosine[with_vector] = (matrix @ centre) / np.where(norms > 0, norms, 1.0)
         scores = (1 - EMBEDDING_WEIGHT) * scores + EMBEDDING_WEIGHT * np.clip(cosine, 0.0, 1.0)
     order = np.argsort(-scores, kind="stable")
-    return [(best[candidate_ids[index]], round(float(scores[index]), 6)) for index in order]
+    rounded = np.round(scores[order], 6).tolist()
+    return [(rows[row], score) for row, score in zip(best[order].tolist(), rounded, strict=True)]
 
 
 def completion_reason(association: AssociationFacts) -> explanations.Reason:
