@@ -1,7 +1,9 @@
 """Learned re-ranker: gradient-boosted trees over candidate features of the blend's top candidates.
 
-Trained on validation baskets (features from models fitted without them); kept only if it beats the blend on a
-half of the validation retailers it was not trained on.
+Trained on validation baskets (features from models fitted without them); tried only over a blend the
+significance gate accepted, and kept only if its out-of-fold scores (each half of the validation retailers
+scored by the trees fitted on the other) pass the same gate against the best single model and beat the blend
+on average (recommendations/ml/hybrid.py, recommendations/ml/significance.py).
 """
 
 import pickle
