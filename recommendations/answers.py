@@ -4,8 +4,9 @@ A read used to render the retailer's document at every request: up to 150 items 
 sentences, then the whole answer encoded as JSON, most of the request's time. The words change only when the
 day does ("last ordered 2 Nov, 30 days ago") or the document does (a refresh after an order, a catalogue
 change), so with Redis the encoded answer is kept in a hash per (version, retailer), one field per
-(document generation, day, lists, limit), and a read is one round trip: a Lua script returns the catalogue
-stamp, the generation of the cached document and, if rendered already, the answer.
+(document generation, day, lists, limit), and a read is one round trip: a Lua script checks the cached
+document's generation against the catalogue stamp and returns the answer if it was rendered already,
+queueing the read's impressions with it.
 
 The generation names the exact document an answer was made from (its build time and catalogue stamp); every
 write of a cached document writes its generation too (documents.py). An answer is filed under the
@@ -15,7 +16,6 @@ renders anew. Without Redis, or with Redis down, the document is read as documen
 rendered for this request.
 """
 
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -30,23 +30,24 @@ from catalog.stamp import CATALOGUE_STAMP_KEY
 from recommendations import documents, feedback
 from recommendations.models import ModelVersion
 
-logger = logging.getLogger(__name__)
-
 # A retailer's answers go with the hash: at most a day after its first answer, whatever is read meanwhile,
 # so the fields of past days and past documents never pile up.
 ANSWERS_SECONDS = 24 * 60 * 60
 
 # KEYS: the catalogue stamp, the document's generation, the answers hash, the events buffer queue.
 # ARGV: the answer's field (without the generation), the time of this read.
-# An answer is served only if the document it was made from is the cached one and was made under the current
-# catalogue stamp (a generation starts with its stamp); otherwise the caller reads the document, which a
-# new stamp rebuilds. A found answer is "<impressions item>\n<body>": the impressions are queued here, in
-# the same round trip, with this read's time, and the body is returned.
+# Returns (generation, answer). An answer is served only if the document it was made from is the cached one
+# and was made under the current catalogue stamp (a generation starts with its stamp); otherwise the caller
+# reads the document, which a new stamp rebuilds. A found answer is "<impressions item>\n<body>": the
+# impressions are queued here, in the same round trip, with this read's time, and the body is returned.
 _READ = r"""
 local stamp = redis.call('GET', KEYS[1])
 local generation = redis.call('GET', KEYS[2])
-if not stamp or not generation or string.sub(generation, 1, #stamp + 1) ~= stamp .. '|' then
+if not generation then
   return {false, false}
+end
+if not stamp or string.sub(generation, 1, #stamp + 1) ~= stamp .. '|' then
+  return {generation, false}
 end
 local stored = redis.call('HGET', KEYS[3], generation .. '|' .. ARGV[1])
 if not stored then
@@ -65,9 +66,10 @@ def _answers_key(*, version_id: int, retailer_id: int) -> str:
     return cache.make_and_validate_key(f"recanswers:v{version_id}:r{retailer_id}")
 
 
-def _impressions(
-    answer: dict[str, Any], *, names: Sequence[str], surfaces: Mapping[str, str], version_id: int
+def list_impressions(
+    answer: dict[str, Any], *, names: Sequence[str], surfaces: Mapping[str, str], version_id: int | None
 ) -> list[feedback.Event]:
+    """An impression of every product the answer's lists show, on the list's surface."""
     return [
         feedback.Event(item["product"]["id"], surfaces[name], feedback.Kind.IMPRESSION, version_id)
         for name in names
@@ -117,7 +119,7 @@ def answer_read(
     version = ModelVersion.objects.get(pk=version_id)
     document = documents.document_for(retailer=retailer, version=version)
     answer, body = _rendered(document, names=names, limit=limit, today=today)
-    events = _impressions(answer, names=names, surfaces=surfaces, version_id=version_id)
+    events = list_impressions(answer, names=names, surfaces=surfaces, version_id=version_id)
     feedback.events_buffer(retailer_id=retailer.pk, events=events)
     if client is None:
         return body

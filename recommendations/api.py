@@ -21,7 +21,7 @@ from catalog.selectors import product_for_catalogue
 from orders.selectors import basket_line_count
 from recommendations import answers, cold_start, dashboard, explanations, feedback, selectors
 from recommendations.documents import NAMES_FIELD, card_item, document_lists
-from recommendations.feedback import Event, Kind, Surface
+from recommendations.feedback import Event, Surface
 from recommendations.portal_services import due_items_add
 from recommendations.serializers import (
     DOCUMENT_LIMIT,
@@ -189,11 +189,7 @@ def _lists(retailer: Retailer, *names: str, limit: int) -> HttpResponse:
     answer = _cold_start_document(retailer, *names, limit=limit)
     _impressions_record(
         retailer=retailer,
-        events=[
-            Event(item["product"]["id"], LIST_SURFACES[name], Kind.IMPRESSION, None)
-            for name in names
-            for item in answer[name]
-        ],
+        events=answers.list_impressions(answer, names=names, surfaces=LIST_SURFACES, version_id=None),
     )
     return Response(answer)
 

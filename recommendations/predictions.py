@@ -2,9 +2,10 @@
 
 The answer is basket completion (selectors.completion_ranking, shared with the basket page) over rows that
 never change within a model version, so they are cached in Redis per (version, product): a product's
-association list and its item vector, plus the product's JSON (shortly, as prices and availability change).
-A warm request reads them in two cache round trips and one query for the active version, whatever the basket
-size; a cold one or Redis down adds four queries that each read the whole basket or candidate set at once.
+association rows with its vector and those of the products they name (one entry), plus the product's JSON
+(shortly, as prices and availability change), read for the basket and for the best candidates only. A warm
+request reads them in two cache round trips and one query for the active version, whatever the basket size;
+a cold one or Redis down adds queries that each read the whole basket or candidate set at once.
 
 Neither the impressions nor the Prediction row are inserted on the request path: both are appended to Redis
 lists in one pipelined round trip and written by the `flush_feedback` task (feedback.buffer_flush). The

@@ -44,6 +44,9 @@ def active_version() -> ModelVersion | None:
     return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
 
 
+_ACTIVE_VERSION_SQL = f'SELECT "id" FROM "{ModelVersion._meta.db_table}" WHERE "status" = %s'
+
+
 def active_version_id() -> int | None:
     """The active version's id. Written out because every API read runs it: compiling the ORM's query costs
     several times the round trip of this one (the partial unique index on `status` finds the row)."""
@@ -51,9 +54,6 @@ def active_version_id() -> int | None:
         cursor.execute(_ACTIVE_VERSION_SQL, [ModelVersion.Status.ACTIVE])
         row = cursor.fetchone()
     return row[0] if row else None
-
-
-_ACTIVE_VERSION_SQL = f'SELECT "id" FROM "{ModelVersion._meta.db_table}" WHERE "status" = %s'
 
 
 def _version_id(version: ModelVersion | None) -> int | None:
