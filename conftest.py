@@ -228,3 +228,23 @@ def _fresh_catalogue_stamp() -> None:
     from catalog.stamp import catalogue_stamp_bump
 
     catalogue_stamp_bump()
+
+
+@pytest.fixture(autouse=True)
+def _no_read_through_entries() -> None:
+    """Each test starts with no read-through entries (smartbasket/read_through.py: the API's user rows, the
+    active version). Ids start again at 1 in each run's new test database, and tests roll back instead of
+    committing, so an entry left by an earlier run (Redis outlives them) could stand for another row."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    from smartbasket.read_through import KEY_PREFIX, local_entries_clear
+
+    local_entries_clear()
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return
+    client = backend._cache.get_client(write=True)
+    stale = list(client.scan_iter(match=backend.make_key(KEY_PREFIX + "*"), count=10_000))
+    if stale:
+        client.delete(*stale)

@@ -11,8 +11,7 @@ import functools
 import hmac
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import Model
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework_simplejwt import authentication
@@ -21,57 +20,18 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidTok
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, Token, UntypedToken
-from rest_framework_simplejwt.utils import datetime_from_epoch, get_md5_hash_password
+from rest_framework_simplejwt.utils import aware_utcnow, datetime_from_epoch
 
-from accounts.models import Retailer, User
+from accounts import user_cache
+from accounts.models import User
 
 # `id` is a 64-bit column.
 MAX_USER_ID = 2**63
 
 
-def _select(model: type[Model], alias: str) -> str:
-    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
-
-
-@functools.cache
-def _user_query() -> str:
-    """The user with the retailer and the vendor, as `select_related("retailer", "vendor")` would read them.
-
-    Written out once because every API request runs it: the ORM spends three times the round trip itself on
-    compiling this join (measured with bench/api_throughput.py's profile, 2026-12-04).
-    """
-    vendor = User._meta.get_field("vendor").related_model
-    return (
-        f"SELECT {_select(User, 'u')}, {_select(Retailer, 'r')}, {_select(vendor, 'v')} "
-        f'FROM "{User._meta.db_table}" u '
-        f'LEFT JOIN "{Retailer._meta.db_table}" r ON r."id" = u."{User._meta.get_field("retailer").column}" '
-        f'LEFT JOIN "{vendor._meta.db_table}" v ON v."id" = u."{User._meta.get_field("vendor").column}" '
-        f'WHERE u."{User._meta.pk.column}" = %s'
-    )
-
-
-def _user_with_organisation(user_id: int) -> User | None:
-    """One query; the user's `retailer` and `vendor` are loaded with it, so views reading them cost none."""
-    with connection.cursor() as cursor:
-        cursor.execute(_user_query(), [user_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    vendor_model = User._meta.get_field("vendor").related_model
-    models, parts, start = (User, Retailer, vendor_model), [], 0
-    for model in models:
-        width = len(model._meta.concrete_fields)
-        parts.append(row[start : start + width])
-        start += width
-    user = User.from_db(connection.alias, None, parts[0])
-    for name, model, values in (("retailer", Retailer, parts[1]), ("vendor", vendor_model, parts[2])):
-        related = model.from_db(connection.alias, None, values) if values[0] is not None else None
-        User._meta.get_field(name).set_cached_value(user, related)
-    return user
-
-
-def _token_user(token: Token) -> User:
-    """The active user a token names, with the retailer and vendor in the same query.
+def _token_user(token: Token, *, cached: bool = False) -> User:
+    """The active user a token names, with the retailer and vendor (accounts/user_cache.py; `cached` lets
+    the row come from Redis).
 
     Raises `AuthenticationFailed` (401) when the claim is missing or malformed, the user is gone or inactive,
     or the password changed since the token was issued.
@@ -84,26 +44,54 @@ def _token_user(token: Token) -> User:
     except (TypeError, ValueError):
         user_pk = 0
     # Out of the column's range is no user, and must not reach the query (a database error there is a 500).
-    user = _user_with_organisation(user_pk) if 0 < user_pk < MAX_USER_ID else None
-    if user is None:
+    found = (
+        user_cache.user_with_organisation(user_id=user_pk, cached=cached)
+        if 0 < user_pk < MAX_USER_ID
+        else None
+    )
+    if found is None:
         raise AuthenticationFailed(_("User not found"), code="user_not_found")
+    user = found.user
     if not user.is_active:
         raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
     if api_settings.CHECK_REVOKE_TOKEN:
         claim = str(token.payload.get(api_settings.REVOKE_TOKEN_CLAIM, ""))
-        if not hmac.compare_digest(claim, get_md5_hash_password(user.password)):
+        if not hmac.compare_digest(claim, found.password_digest):
             raise AuthenticationFailed(_("The user's password has been changed."), code="password_changed")
     return user
 
 
+# Access tokens verified by this process, by their encoded form. An app sends the same token with each request
+# for up to 10 minutes, and verifying it again (base64, JSON, HMAC, the claims; PyJWT checks the token's
+# alphabet one character at a time in Python) was a sixth of a cached recommendation read. What a given
+# string verifies to never changes but its expiry, so a hit checks `exp` against the clock again; the user
+# checks (gone, inactive, password changed) run on every request whatever the cache holds.
+VERIFIED_TOKENS = 4096
+
+
+@functools.lru_cache(maxsize=VERIFIED_TOKENS)
+def _verified(raw_token: bytes) -> Token:
+    return authentication.JWTAuthentication().get_validated_token(raw_token)
+
+
 class JWTAuthentication(authentication.JWTAuthentication):
-    """simplejwt's bearer authentication, loading the user and the organisation in one query.
+    """simplejwt's bearer authentication, loading the user and the organisation together, from Redis when
+    cached there, with a token verified once per process.
 
     Every API view reads `request.user.retailer`; loading it here saves each request a query.
     """
 
+    def get_validated_token(self, raw_token: bytes) -> Token:
+        token = _verified(raw_token)
+        try:
+            token.check_exp(current_time=aware_utcnow())
+        except TokenError:
+            # Expired since it was verified: simplejwt's own path answers with its own error.
+            return super().get_validated_token(raw_token)
+        return token
+
     def get_user(self, validated_token: Token) -> User:
-        return _token_user(validated_token)
+        return _token_user(validated_token, cached=True)
 
 
 class TokenPairSerializer(serializers.Serializer):

@@ -5,4 +5,6 @@ class RecommendationsConfig(AppConfig):
     name = "recommendations"
 
     def ready(self) -> None:
-        from recommendations import documents  # noqa: F401  (connects the catalogue-stamp receivers)
+        # Connect the receivers that mark cached entries stale: the catalogue-stamp ones (documents) and the
+        # active version's tombstone (selectors).
+        from recommendations import documents, selectors  # noqa: F401

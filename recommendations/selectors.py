@@ -7,11 +7,12 @@ versions while a new version is being published. A page that calls several selec
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from django.db import connection
 from django.db.models import QuerySet
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from accounts.models import Retailer
@@ -27,6 +28,7 @@ from recommendations.models import (
     SimilarProduct,
     TrainingRun,
 )
+from smartbasket import read_through
 
 # How strongly the basket's embedding agrees with a candidate, relative to the association lift signal.
 EMBEDDING_WEIGHT = 0.5
@@ -45,15 +47,42 @@ def active_version() -> ModelVersion | None:
 
 
 _ACTIVE_VERSION_SQL = f'SELECT "id" FROM "{ModelVersion._meta.db_table}" WHERE "status" = %s'
+ACTIVE_VERSION_KEY = "active_version_id"
+# Every save or delete of a version replaces the entry by a tombstone, so a flip is seen by the next read; a
+# status change the signals do not see (`QuerySet.update()`, Redis failing at that instant) within this.
+ACTIVE_VERSION_SECONDS = 60
+# Each process holds the id it found for this long: a flip reaches the other processes up to a second late
+# (a request still reads one version throughout).
+ACTIVE_VERSION_LOCAL_SECONDS = 1.0
 
 
-def active_version_id() -> int | None:
-    """The active version's id. Written out because every API read runs it: compiling the ORM's query costs
-    several times the round trip of this one (the partial unique index on `status` finds the row)."""
+def _stored_active_version_id() -> int | None:
+    # Written out: compiling the ORM's query costs several times the round trip of this one (the partial
+    # unique index on `status` finds the row).
     with connection.cursor() as cursor:
         cursor.execute(_ACTIVE_VERSION_SQL, [ModelVersion.Status.ACTIVE])
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def active_version_id() -> int | None:
+    """The active version's id, from Redis when cached there (smartbasket/read_through.py): every API read
+    and portal page asks, and it changes once per retrain."""
+    return read_through.entry_read(
+        key=ACTIVE_VERSION_KEY,
+        load=_stored_active_version_id,
+        seconds=ACTIVE_VERSION_SECONDS,
+        local_seconds=ACTIVE_VERSION_LOCAL_SECONDS,
+    )
+
+
+def _version_changed(sender: type[ModelVersion], raw: bool = False, **kwargs: Any) -> None:
+    if not raw:
+        read_through.entries_changed(keys=[ACTIVE_VERSION_KEY])
+
+
+post_save.connect(_version_changed, sender=ModelVersion, dispatch_uid="active_version_id_save")
+post_delete.connect(_version_changed, sender=ModelVersion, dispatch_uid="active_version_id_delete")
 
 
 def _version_id(version: ModelVersion | None) -> int | None:
