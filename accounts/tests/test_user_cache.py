@@ -178,3 +178,16 @@ def test_a_token_verified_earlier_is_refused_once_it_expires(monkeypatch: pytest
 
     assert answer.status_code == 401
     assert answer.json()["error"]["code"] == "token_not_valid"
+
+
+def test_each_request_gets_its_own_user_objects() -> None:
+    user = UserFactory()
+    _authenticate(user)
+    first, _ = _authenticate(user)
+    first.first_name = "Changed but never saved"
+    first.retailer.name = "Changed but never saved"
+
+    second, queries = _authenticate(user)
+
+    assert queries == 0
+    assert (second.first_name, second.retailer.name) == (user.first_name, user.retailer.name)
