@@ -97,17 +97,19 @@ def search_weights(
 ) -> tuple[dict[str, float], np.ndarray]:
     """Coordinate ascent over WEIGHT_GRID on mean NDCG@10 of these rows, from the model `start` alone: a
     weight change is kept when it lifts the mean by more than TUNING_STEP. Products True in `mask` (a
-    completion case's basket) are not ranked. Returns the weights and the blend of these rows."""
+    completion case's basket) are not ranked (-inf in the blend returned). Returns the weights and the blend
+    of these rows."""
     weights = {name: float(name == start) for name in scores}
-    blend = scores[start].copy()
-    current = float(ndcg_per_row(masked(blend, mask), relevant).mean())
+    # A masked product is -inf from the start and stays so whatever finite score is added to it.
+    blend = masked(scores[start], mask).copy()
+    current = float(ndcg_per_row(blend, relevant).mean())
     for _ in range(TUNING_PASSES):
         for name in scores:
             for value in WEIGHT_GRID:
                 if value == weights[name]:
                     continue
                 candidate = blend + (value - weights[name]) * scores[name]
-                result = float(ndcg_per_row(masked(candidate, mask), relevant).mean())
+                result = float(ndcg_per_row(candidate, relevant).mean())
                 if result > current + TUNING_STEP:
                     blend, current, weights[name] = candidate, result, value
     return weights, blend
