@@ -131,6 +131,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 "weights": sorted(
                     version.metrics.get("blend", {}).get("weights", {}).items(), key=lambda item: -item[1]
                 ),
+                # What the live basket completion of this version ranks by (chosen on its own cases).
+                "completion_weights": sorted(
+                    version.parameters.get("completion", {}).get("weights", {}).items(),
+                    key=lambda item: -item[1],
+                ),
             },
         )
 

@@ -38,6 +38,8 @@ REASON_LABELS = {
     "popular": "Popular",
     "sequence": "Ordered next",
     "new_arrival": "New arrival",
+    "in_orders": "Popular",
+    "basket_fit": "Goes with your basket",
 }
 
 

@@ -30,6 +30,16 @@ def bought_with_reason(*, anchor: int, together: int, anchor_orders: int, lift: 
     }
 
 
+def in_orders_reason(*, orders: int, n_orders: int) -> Reason:
+    """A product's popularity as counted in the model's training orders (a basket suggestion's)."""
+    return {"kind": "in_orders", "weight": 1.0, "facts": {"orders": orders, "n_orders": n_orders}}
+
+
+def basket_fit_reason(*, basket_size: int) -> Reason:
+    """A basket suggestion the item embeddings put close to the basket's products."""
+    return {"kind": "basket_fit", "weight": 1.0, "facts": {"basket_size": basket_size}}
+
+
 def anchor_ids(reasons: list[Reason]) -> set[int]:
     return {int(r["facts"]["anchor"]) for r in reasons if isinstance(r["facts"].get("anchor"), int)}
 
@@ -126,6 +136,15 @@ def _popular(facts: Mapping[str, Any], names: Names, today: date) -> str:
     return f"Popular with {_plural(facts['retailers'], 'retailer')}{where} {period}"
 
 
+def _in_orders(facts: Mapping[str, Any], names: Names, today: date) -> str:
+    return f"In {_count(facts['orders'])} of the {_plural(facts['n_orders'], 'order')} on the platform"
+
+
+def _basket_fit(facts: Mapping[str, Any], names: Names, today: date) -> str:
+    # The embedding's closeness is the model's inference, not a count: the sentence says what it compares.
+    return f"Suggested from the {_plural(facts['basket_size'], 'product')} in your basket"
+
+
 def _new_arrival(facts: Mapping[str, Any], names: Names, today: date) -> str:
     created = date.fromisoformat(str(facts["created"])[:10])
     since = f"New in the catalogue since {day_and_age(created, today=today)}"
@@ -149,6 +168,8 @@ FORMATTERS: dict[str, Callable[[Mapping[str, Any], Names, date], str]] = {
     "popular": _popular,
     "sequence": _sequence,
     "new_arrival": _new_arrival,
+    "in_orders": _in_orders,
+    "basket_fit": _basket_fit,
 }
 
 

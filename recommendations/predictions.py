@@ -33,7 +33,7 @@ from orders.selectors import basket_summary
 from recommendations import explanations, feedback, selectors
 from recommendations.dashboard import ReasonLine, reason_lines
 from recommendations.models import ItemVector, ModelVersion, Prediction, ProductAssociation
-from recommendations.selectors import completion_ranking, completion_reason
+from recommendations.selectors import completion_ranking, completion_reasons
 
 PREDICTIONS_QUEUE = "predictions"
 MAX_PRODUCT_IDS = 100
@@ -69,8 +69,13 @@ class CachedAssociation(NamedTuple):
     other_id: int
     together: int
     product_orders: int
+    other_orders: int
+    n_orders: int
     lift: float
     rank: int
+
+
+ASSOCIATION_COLUMNS = CachedAssociation._fields
 
 
 @dataclass(frozen=True)
@@ -154,7 +159,7 @@ def _completions(
     found = {
         pid: Completion(*cached[_completion_key(version_id, pid)])
         for pid in product_ids
-        if _completion_key(version_id, pid) in cached
+        if _current(cached.get(_completion_key(version_id, pid)))
     }
     missing = [pid for pid in product_ids if pid not in found]
     if missing:
@@ -162,7 +167,7 @@ def _completions(
         for row in (
             ProductAssociation.objects.filter(model_version_id=version_id, product_id__in=missing)
             .order_by("product_id", "rank")
-            .values_list("product_id", "other_id", "together", "product_orders", "lift", "rank")
+            .values_list(*ASSOCIATION_COLUMNS)
         ):
             rows[row[0]].append(row)
         named = set(missing) | {row[1] for product_rows in rows.values() for row in product_rows}
@@ -191,6 +196,12 @@ def _completions(
     return found
 
 
+def _current(entry: tuple | None) -> bool:
+    """A cached completion entry in this code's row layout; one written before its rows carried every column
+    of CachedAssociation (a deploy within a version's cache lifetime) is read again as a miss."""
+    return entry is not None and all(len(row) == len(ASSOCIATION_COLUMNS) for row in entry[0][:1])
+
+
 def _unique(product_ids: Sequence[int]) -> list[int]:
     return list(dict.fromkeys(product_ids))
 
@@ -201,7 +212,8 @@ def next_item_predict(
     """What to add next to `product_ids` (the retailer's basket when None), best first, recorded in the
     prediction history with its impressions. Raises UnknownProducts for ids asked about that do not exist
     or are not sold any more (a basket's own lines are taken as they are)."""
-    version_id = selectors.active_version_id()
+    active = selectors.active_completion()
+    version_id, weights = active if active is not None else (None, None)
     explicit = product_ids is not None
     asked = list(product_ids) if explicit else basket_summary(retailer=retailer).product_ids
     basket = _unique(asked)
@@ -236,7 +248,9 @@ def next_item_predict(
     for pid in basket:
         raw_vectors.update(completions[pid].others)
     vectors = {pid: np.frombuffer(raw, dtype=np.float32) for pid, raw in raw_vectors.items() if raw}
-    ranking = completion_ranking(basket=in_basket, associations=associations, vectors=vectors)
+    ranking = completion_ranking(
+        basket=in_basket, associations=associations, vectors=vectors, weights=weights
+    )
 
     names = {pid: data["name"] for pid, data in products.items()}
     today = timezone.localdate()
@@ -247,19 +261,19 @@ def next_item_predict(
     while len(results) < limit and start < len(ranking):
         chunk = ranking[start : start + limit + CANDIDATE_MARGIN]
         start += len(chunk)
-        ids = [association.other_id for association, _ in chunk]
+        ids = [completed.association.other_id for completed in chunk]
         products.update(_products(ids, _cache_get([_product_key(pid) for pid in ids])))
         names.update({pid: products[pid]["name"] for pid in ids if pid in products})
-        for association, score in chunk:
-            product = products.get(association.other_id)
+        for completed in chunk:
+            product = products.get(completed.association.other_id)
             if product is None or not product["is_active"]:
                 continue
-            reasons = [completion_reason(association)]
+            reasons = completion_reasons(completed, basket_size=len(basket))
             results.append(
                 NextItem(
                     rank=len(results) + 1,
                     product=product,
-                    score=score,
+                    score=completed.score,
                     reasons=reason_lines(reasons, names=names, today=today),
                     sentence=explanations.sentence_for(reasons, product_names=names, today=today),
                 )

@@ -5,9 +5,10 @@ versions while a new version is being published. A page that calls several selec
 `version` (from `active_version()`) to each, so the whole request reads one version.
 """
 
+import functools
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from django.db import connection
@@ -19,6 +20,7 @@ from accounts.models import Retailer
 from catalog.models import Product
 from recommendations import explanations
 from recommendations.feedback import Event, Kind, Surface
+from recommendations.ml.completion import LEGACY_WEIGHTS, combine
 from recommendations.models import (
     ItemVector,
     ModelVersion,
@@ -29,9 +31,6 @@ from recommendations.models import (
     TrainingRun,
 )
 from smartbasket import read_through
-
-# How strongly the basket's embedding agrees with a candidate, relative to the association lift signal.
-EMBEDDING_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,7 @@ def active_version_id() -> int | None:
 def _version_changed(sender: type[ModelVersion], raw: bool = False, **kwargs: Any) -> None:
     if not raw:
         read_through.entries_changed(keys=[ACTIVE_VERSION_KEY])
+        _completion_weights.cache_clear()
 
 
 post_save.connect(_version_changed, sender=ModelVersion, dispatch_uid="active_version_id_save")
@@ -185,72 +185,156 @@ class AssociationFacts(Protocol):
     other_id: int
     together: int
     product_orders: int
+    other_orders: int
+    n_orders: int
     lift: float
 
 
+@dataclass(frozen=True)
+class CompletionWeights:
+    """A version's basket completion blend (ml/completion.py's signals), as its training chose it on
+    validation completion cases, with the order count popularity is divided by."""
+
+    weights: Mapping[str, float]
+    top_orders: int
+
+    @classmethod
+    def of(cls, parameters: Mapping[str, Any]) -> "CompletionWeights":
+        """From a version's `parameters`; a version trained before completion had its own weights ranks by
+        lift and embedding cosine, half each, as it did then."""
+        stored = parameters.get("completion") or {}
+        return cls(stored.get("weights") or LEGACY_WEIGHTS, int(stored.get("top_orders") or 0))
+
+
+@functools.lru_cache(maxsize=8)
+def _completion_weights(version_id: int) -> "CompletionWeights":
+    # A version's parameters are written when it is trained; each process reads them once per version.
+    parameters = ModelVersion.objects.filter(pk=version_id).values_list("parameters", flat=True).first()
+    return CompletionWeights.of(parameters or {})
+
+
+def active_completion() -> tuple[int, CompletionWeights] | None:
+    """The active version's id and completion weights; with warm caches no query (the id comes from
+    `active_version_id`, the weights are read once per version and process)."""
+    version_id = active_version_id()
+    if version_id is None:
+        return None
+    return version_id, _completion_weights(version_id)
+
+
+class Completed(NamedTuple):
+    """A ranked candidate: the association row its sentence quotes, its score and each signal's share."""
+
+    association: AssociationFacts
+    score: float
+    shares: dict[str, float]
+
+
 def completion_ranking(
-    *, basket: Collection[int], associations: Sequence[AssociationFacts], vectors: Mapping[int, np.ndarray]
-) -> list[tuple[AssociationFacts, float]]:
-    """Every candidate of a basket, best first, with the association that produced it and its score.
+    *,
+    basket: Collection[int],
+    associations: Sequence[AssociationFacts],
+    vectors: Mapping[int, np.ndarray],
+    weights: CompletionWeights,
+) -> list[Completed]:
+    """Every candidate of a basket, best first, with the association that produced it, its score and shares.
 
     `associations` are the basket products' rows in rank order; a candidate keeps its strongest-lift row (the
-    one its sentence quotes), scored by lift and, where the vectors allow, by its cosine to the basket's mean
-    embedding. Shared by the basket page and the next-item API, which read the rows from different places.
+    one its sentence quotes) and is scored by the version's completion `weights` over the signals of
+    ml/completion.py: its confidences summed over the basket, its best lift, its cosine to the basket's mean
+    embedding where the vectors allow, and its popularity (orders holding it). Shared by the basket page and
+    the next-item API, which read the rows from different places.
     """
     rows = [association for association in associations if association.other_id not in basket]
     if not rows:
         return []
     other = np.fromiter((row.other_id for row in rows), dtype=np.int64, count=len(rows))
     lift = np.fromiter((row.lift for row in rows), dtype=np.float64, count=len(rows))
+    confidence = np.fromiter(
+        (row.together / max(row.product_orders, 1) for row in rows), dtype=np.float64, count=len(rows)
+    )
     # Each candidate's row: the highest lift, the earliest in rank order among equal ones (a lexsort by
     # candidate, then lift down, then position); the candidates in the order they first appear.
     by_strength = np.lexsort((np.arange(len(rows)), -lift, other))
     _, first_of_group = np.unique(other[by_strength], return_index=True)
-    candidate_ids, first_seen = np.unique(other, return_index=True)
+    candidate_ids, first_seen, group = np.unique(other, return_index=True, return_inverse=True)
     appearance = np.argsort(first_seen, kind="stable")
     best = by_strength[first_of_group][appearance]
+    association = np.bincount(group, weights=confidence, minlength=len(candidate_ids))[appearance]
     candidate_ids = candidate_ids[appearance]
-    best_lift = lift[best]
-    scores = np.log1p(best_lift) / np.log1p(best_lift).max()
+    orders = np.fromiter((rows[row].other_orders for row in best.tolist()), dtype=np.float64, count=len(best))
+    cosine = np.zeros(len(candidate_ids))
     basket_vectors = [vectors[pid] for pid in basket if pid in vectors]
     if basket_vectors:
         centre = np.mean(basket_vectors, axis=0)
         centre /= np.linalg.norm(centre) or 1.0
         # One product of matrices for all candidates with a vector; the others agree by 0.
-        cosine = np.zeros(len(candidate_ids))
         with_vector = [index for index, pid in enumerate(candidate_ids.tolist()) if pid in vectors]
         if with_vector:
             matrix = np.stack([vectors[int(candidate_ids[index])] for index in with_vector])
             norms = np.linalg.norm(matrix, axis=1)
             cosine[with_vector] = (matrix @ centre) / np.where(norms > 0, norms, 1.0)
-        scores = (1 - EMBEDDING_WEIGHT) * scores + EMBEDDING_WEIGHT * np.clip(cosine, 0.0, 1.0)
+    scores, contributions = combine(
+        weights.weights,
+        association=association,
+        lift=np.log1p(lift[best]),
+        embedding=cosine,
+        popularity=orders / max(weights.top_orders, 1),
+    )
     order = np.argsort(-scores, kind="stable")
     rounded = np.round(scores[order], 6).tolist()
-    return [(rows[row], score) for row, score in zip(best[order].tolist(), rounded, strict=True)]
+    total = np.where(scores > 0, scores, 1.0)
+    shares = {name: (part / total)[order].tolist() for name, part in contributions.items()}
+    return [
+        Completed(rows[row], score, {name: values[i] for name, values in shares.items()})
+        for i, (row, score) in enumerate(zip(best[order].tolist(), rounded, strict=True))
+    ]
 
 
-def completion_reason(association: AssociationFacts) -> explanations.Reason:
-    return explanations.bought_with_reason(
+def completion_reasons(completed: Completed, *, basket_size: int) -> list[explanations.Reason]:
+    """A suggestion's reasons: first the co-purchase its association row counts (every candidate comes from
+    one), weighted by the association signals' share of its score; then popularity and the basket's embedding
+    where their share of the score is visible, each stating only what its row or the basket holds."""
+    association = completed.association
+    shares = completed.shares
+    reason = explanations.bought_with_reason(
         anchor=association.product_id,
         together=association.together,
         anchor_orders=association.product_orders,
         lift=association.lift,
     )
+    reasons = [reason | {"weight": round(shares.get("association", 0.0) + shares.get("lift", 0.0), 4)}]
+    others = [
+        (
+            shares.get("popularity", 0.0),
+            explanations.in_orders_reason(orders=association.other_orders, n_orders=association.n_orders),
+        ),
+        (shares.get("embedding", 0.0), explanations.basket_fit_reason(basket_size=basket_size)),
+    ]
+    for share, other in sorted(others, key=lambda item: -item[0]):
+        if round(share, 4) > 0:
+            reasons.append(other | {"weight": round(share, 4)})
+    return reasons
 
 
 def basket_completion(
     *, retailer: Retailer, product_ids: Sequence[int], limit: int = 5, version: ModelVersion | None = None
 ) -> list[Suggestion]:
-    """Products to add to a live basket: association rows of the basket items, re-ranked by item embeddings.
+    """Products to add to a live basket: association rows of the basket items, ranked by the version's
+    completion weights (`completion_ranking`).
 
     One indexed query for the association rows of the basket's products, one for the vectors of the basket and
-    its candidates, then a cosine step over at most a few hundred rows. Every suggestion keeps the association
-    that produced it, so its sentence states counted co-purchases only.
+    its candidates, then array operations over at most a few hundred rows. Every suggestion keeps the
+    association that produced it, so its sentence starts with counted co-purchases.
     """
-    version_id = _version_id(version)
     basket = set(product_ids)
-    if version_id is None or not basket:
+    if version is not None:
+        found: tuple[int, CompletionWeights] | None = (version.pk, CompletionWeights.of(version.parameters))
+    else:
+        found = active_completion()
+    if found is None or not basket:
         return []
+    version_id, weights = found
     associations = list(
         ProductAssociation.objects.filter(model_version_id=version_id, product_id__in=basket)
         .exclude(other_id__in=basket)
@@ -265,18 +349,18 @@ def basket_completion(
             model_version_id=version_id, product_id__in=[*basket, *{row.other_id for row in associations}]
         )
     }
+    ranking = completion_ranking(basket=basket, associations=associations, vectors=vectors, weights=weights)
     suggestions = []
-    for association, score in completion_ranking(basket=basket, associations=associations, vectors=vectors)[
-        :limit
-    ]:
-        reason = completion_reason(association)
+    for completed in ranking[:limit]:
+        association = completed.association
+        reasons = completion_reasons(completed, basket_size=len(basket))
         suggestions.append(
             Suggestion(
                 product=association.other,
-                score=score,
-                reasons=[reason],
+                score=completed.score,
+                reasons=reasons,
                 explanation=explanations.sentence_for(
-                    [reason],
+                    reasons,
                     product_names={association.product_id: association.product.name},
                     today=timezone.localdate(),
                 ),

@@ -74,14 +74,16 @@ def _fit_hybrid(data: Any, hyper: dict[str, Any], progress: Callable[[int, int],
     return HybridRecommender(**hyper).fit(data, progress=progress)
 
 
-def _evaluate(model: Any, holdout: Any) -> dict[str, float]:
+def _evaluate(model: Any, holdout: Any, completion_scorer: Any = None) -> dict[str, float]:
+    """Protocol A and B on `holdout`; protocol B by `completion_scorer` when given (the hybrid's `complete`,
+    its own completion weights), else by the model's `score`."""
     from recommendations.ml.evaluation import completion_metrics, next_basket_metrics, ranked_lists
 
     if not len(holdout.retailers):
         return {}
     ranked = ranked_lists(model.score, model.product_ids, holdout.retailers, 20)
     metrics = next_basket_metrics(ranked, holdout, len(model.product_ids))
-    return metrics | completion_metrics(model.score, model.product_ids, holdout)
+    return metrics | completion_metrics(completion_scorer or model.score, model.product_ids, holdout)
 
 
 def _calibration_errors(model: Any, holdout: Any) -> dict[str, float]:
@@ -223,11 +225,13 @@ def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
     metrics: dict[str, Any] = {}
     for step, (name, member) in enumerate(evaluated.items()):
         log.progress("evaluate", step, len(evaluated))
-        metrics[name] = _evaluate(member, holdout)
+        completion = evaluation_model.complete if member is evaluation_model else None
+        metrics[name] = _evaluate(member, holdout, completion)
     log.progress("evaluate", len(evaluated), len(evaluated))
     metrics["hybrid"] |= _calibration_errors(evaluation_model, holdout)
     metrics["blend"] = {
         "weights": evaluation_model.weights,
+        "completion_weights": evaluation_model.completion_weights,
         "validation": evaluation_model.validation,
         "diversity_lambda": {
             surface: evaluation_model.mmr_lambda(surface) for surface in evaluation_model.diversity
@@ -247,13 +251,22 @@ def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
     model = _fit_hybrid(data, hyper, log.stage_reporter("fit on all data"))
     artifact_dir = Path(settings.ARTIFACTS_DIR) / str(version.pk)
     sha256 = model.save(artifact_dir)
+    # The live basket completion reads its weights from the version it serves (selectors.completion_weights).
+    version.parameters = version.parameters | {"completion": model.completion_serving()}
     version.metrics = metrics | ({"comparison": comparison} if comparison else {})
     version.training_seconds = round(time.monotonic() - started, 2)
     version.artifact_path = str(artifact_dir)
     version.artifact_sha256 = sha256
     version.decision = decision
     version.save(
-        update_fields=["metrics", "training_seconds", "artifact_path", "artifact_sha256", "decision"]
+        update_fields=[
+            "parameters",
+            "metrics",
+            "training_seconds",
+            "artifact_path",
+            "artifact_sha256",
+            "decision",
+        ]
     )
     log(
         f"Trained in {reporting.human_duration(version.training_seconds)}; "

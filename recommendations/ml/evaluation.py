@@ -124,15 +124,26 @@ def completion_cases(holdout: Holdout, seed: int = 0) -> tuple[np.ndarray, list[
     return np.array(retailers, dtype="int64"), given, hidden
 
 
-def completion_metrics(scorer: Scorer, product_ids: np.ndarray, holdout: Holdout) -> dict[str, float]:
+COMPLETION_K = (1, 3, 10)
+
+
+def completion_hits(scorer: Scorer, product_ids: np.ndarray, holdout: Holdout) -> dict[int, np.ndarray]:
+    """Protocol B per case: 1.0 where the hidden product is in the scorer's top k, for each COMPLETION_K (the
+    paired units of a bootstrap comparing two completion scorers on the same cases)."""
     retailers, given, hidden = completion_cases(holdout)
-    ranked = ranked_lists(scorer, product_ids, retailers, 10, given)
+    ranked = ranked_lists(scorer, product_ids, retailers, max(COMPLETION_K), given)
     return {
-        f"completion_hit@{k}": float(
-            np.mean([hit_at_k(r, {h}, k) for r, h in zip(ranked, hidden, strict=True)])
-        )
-        for k in (1, 3, 10)
-    } | {"completion_cases": len(hidden)}
+        k: np.array([hit_at_k(r, {h}, k) for r, h in zip(ranked, hidden, strict=True)], dtype="float64")
+        for k in COMPLETION_K
+    }
+
+
+def completion_metrics(scorer: Scorer, product_ids: np.ndarray, holdout: Holdout) -> dict[str, float]:
+    hits = completion_hits(scorer, product_ids, holdout)
+    cases = len(hits[COMPLETION_K[0]])
+    return {
+        f"completion_hit@{k}": float(values.mean()) if cases else float("nan") for k, values in hits.items()
+    } | {"completion_cases": cases}
 
 
 def calibration_metrics(model: Lists, holdout: Holdout, *, n: int = CALIBRATION_LIST) -> dict[str, Any]:

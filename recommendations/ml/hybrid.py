@@ -14,6 +14,7 @@ from recommendations.ml.artifacts import load_state, save_state
 from recommendations.ml.association import AssociationModel
 from recommendations.ml.base import Baskets, Recommender, top_n
 from recommendations.ml.calibration import Calibrator
+from recommendations.ml.completion import SIGNALS, CompletionTables, combine
 from recommendations.ml.content import ContentModel
 from recommendations.ml.data import TrainingData
 from recommendations.ml.diversity import (
@@ -25,7 +26,7 @@ from recommendations.ml.diversity import (
     pair_similarity,
     relevance,
 )
-from recommendations.ml.evaluation import Holdout, split_last_basket
+from recommendations.ml.evaluation import Holdout, completion_cases, split_last_basket
 from recommendations.ml.factorization import FactorizationModel
 from recommendations.ml.neighbours import NeighbourModel
 from recommendations.ml.neural import NeuralModel
@@ -86,14 +87,21 @@ def best_single(per_row: dict[str, np.ndarray]) -> str:
     return max(per_row, key=lambda name: (float(per_row[name].mean()), name == "popularity"))
 
 
+def masked(scores: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """`scores` with the products a row may not rank (True in `mask`) at -inf."""
+    return scores if mask is None else np.where(mask, -np.inf, scores)
+
+
 def search_weights(
-    scores: dict[str, np.ndarray], relevant: np.ndarray, start: str
+    scores: dict[str, np.ndarray], relevant: np.ndarray, start: str, mask: np.ndarray | None = None
 ) -> tuple[dict[str, float], np.ndarray]:
     """Coordinate ascent over WEIGHT_GRID on mean NDCG@10 of these rows, from the model `start` alone: a
-    weight change is kept when it lifts the mean by more than TUNING_STEP. Returns the weights and the blend
+    weight change is kept when it lifts the mean by more than TUNING_STEP. Products True in `mask` (a
+    completion case's basket) are not ranked (-inf in the blend returned). Returns the weights and the blend
     of these rows."""
     weights = {name: float(name == start) for name in scores}
-    blend = scores[start].copy()
+    # A masked product is -inf from the start and stays so whatever finite score is added to it.
+    blend = masked(scores[start], mask).copy()
     current = float(ndcg_per_row(blend, relevant).mean())
     for _ in range(TUNING_PASSES):
         for name in scores:
@@ -133,6 +141,10 @@ class HybridRecommender:
         # Per surface ("for_you", "new_for_you"): the MMR lam chosen on validation and the trials behind it.
         self.diversity: dict[str, dict[str, Any]] = {}
         self.aspects: ItemAspects | None = None
+        # Basket completion's own blend of the signals in ml/completion.py, chosen on validation completion
+        # cases (see `_tune_completion`); empty without an association model (completion then uses `score`).
+        self.completion_weights: dict[str, float] = {}
+        self._completion_tables: CompletionTables | None = None
 
     def _new(self, name: str) -> Recommender:
         return MEMBERS[name](**self.params.get(name, {}))
@@ -182,16 +194,19 @@ class HybridRecommender:
                 tuning_models[name] = self._new(name).fit(train)
                 advance()
             self._tune(tuning_models, holdout)
+            self._tune_completion(tuning_models, holdout)
             self._choose_diversity(tuning_models, holdout, train)
             advance()
         else:
             self.weights = {name: float(name == "popularity") for name in self.member_names}
+            self.completion_weights = {"popularity": 1.0} if "association" in self.member_names else {}
         for name in self.member_names:
             model, seconds, peak = measure(lambda name=name: self._new(name).fit(full))
             self.models[name] = model
             self.fit_stats[name] = {"train_seconds": round(seconds, 2), "peak_memory_mb": round(peak, 1)}
             advance()
         self.aspects = ItemAspects.from_products(full.products, self.product_ids)
+        self._completion_tables = None
         return self
 
     def _choose_diversity(
@@ -273,20 +288,115 @@ class HybridRecommender:
             reranked = self._train_reranker(models, scores, blend, relevant, halves, holdout, fallback)
         self.calibrators = self._fit_calibrators(models, scores, blend, relevant, holdout, reranked)
 
-    def _gate(self, candidate: np.ndarray, baseline: np.ndarray) -> dict[str, Any]:
-        """Accepts a candidate ranker only when the 95% paired-bootstrap interval (over validation retailers)
-        of its per-retailer NDCG@10 gain over the best single model is above zero. Returned as the entries
-        `self.validation` records beside the candidate: the interval, the model it was measured against and
-        the decision."""
-        against = {"against": self.validation_best_single}
+    def _gate(
+        self, candidate: np.ndarray, baseline: np.ndarray, against: str | None = None
+    ) -> dict[str, Any]:
+        """Accepts a candidate ranker only when the 95% paired-bootstrap interval (over validation retailers,
+        or completion cases) of its per-unit NDCG@10 gain over the best single model (`against`, by default
+        the next basket's) is above zero. Returned as the entries `self.validation` records beside the
+        candidate: the interval, the model it was measured against and the decision."""
+        against = {"against": against or self.validation_best_single}
         if len(candidate) < GATE_MIN_RETAILERS:
             return against | {
                 "gain_over_best_single": None,
                 "accepted": False,
-                "why": f"fewer than {GATE_MIN_RETAILERS} validation retailers to measure a gain on",
+                "why": f"fewer than {GATE_MIN_RETAILERS} validation cases to measure a gain on",
             }
         gain = paired_bootstrap(candidate, baseline, resamples=GATE_RESAMPLES, seed=GATE_SEED)
         return against | {"gain_over_best_single": gain.to_json(), "accepted": gain.positive}
+
+    def _tune_completion(self, models: dict[str, Recommender], holdout: Holdout) -> None:
+        """Completion's own weights over the signals of ml/completion.py, chosen on validation completion
+        cases (protocol B's cases built from the validation baskets: one seeded product hidden, the rest
+        given) with the same out-of-fold search and significance gate as the blend: accepted only when the
+        gain over the best single completion scorer (association or popularity, by validation NDCG@10 of the
+        hidden product) is real; otherwise that scorer serves, popularity breaking its ties."""
+        if "association" not in models:
+            self.completion_weights = {}
+            return
+        _, given, hidden = completion_cases(holdout)
+        if not given:
+            # No validation basket of two products: nothing to choose on, popularity serves.
+            self.completion_weights = {"popularity": 1.0}
+            self.validation["completion"] = {"cases": 0, "serves": "popularity"}
+            return
+        tables = CompletionTables.from_models(models["association"], models.get("neural"))
+        association = models["association"]
+        given_rows = [association.product_rows(items) for items in given]
+        _, parts = combine(dict.fromkeys(SIGNALS, 1.0), **tables.signals(given_rows))
+        scores = {name: parts[name].astype("float32") for name in SIGNALS}
+        relevant = np.zeros((len(given), len(association.product_ids)), dtype=bool)
+        mask = np.zeros_like(relevant)
+        for i, (rows, item) in enumerate(zip(given_rows, hidden, strict=True)):
+            relevant[i, association.product_rows([item])] = True
+            mask[i, rows] = True
+        single = {
+            name: ndcg_per_row(masked(scores[name], mask), relevant) for name in ("association", "popularity")
+        }
+        best = best_single(single)
+        halves = np.random.default_rng(0).permutation(len(given)) % 2
+        out_of_fold = np.zeros(len(given))
+        for half in (0, 1):
+            fit_rows, held_rows = halves == half, halves != half
+            if not fit_rows.any() or not held_rows.any():
+                break
+            start = best_single({name: values[fit_rows] for name, values in single.items()})
+            weights, _ = search_weights(
+                {name: values[fit_rows] for name, values in scores.items()},
+                relevant[fit_rows],
+                start,
+                mask[fit_rows],
+            )
+            held = sum(
+                (weight * scores[name][held_rows] for name, weight in weights.items() if weight),
+                start=np.zeros(relevant[held_rows].shape, dtype="float32"),
+            )
+            out_of_fold[held_rows] = ndcg_per_row(masked(held, mask[held_rows]), relevant[held_rows])
+        weights = {name: float(name == best) for name in SIGNALS}
+        if best != "popularity":
+            weights["popularity"] = TIE_BREAK
+        blend = sum(weight * scores[name] for name, weight in weights.items() if weight)
+        fallback = ndcg_per_row(masked(blend, mask), relevant)
+        gate = self._gate(out_of_fold, fallback, against=best)
+        if gate["accepted"]:
+            weights, blend = search_weights(scores, relevant, best, mask)
+        self.completion_weights = weights
+        served = "blend" if gate["accepted"] and sum(w > 0 for w in weights.values()) > 1 else best
+        self.validation["completion"] = {
+            "cases": len(given),
+            "single": {name: round(float(values.mean()), 4) for name, values in single.items()},
+            "ndcg@10": round(float(ndcg_per_row(masked(blend, mask), relevant).mean()), 4),
+            "out_of_fold_ndcg@10": round(float(out_of_fold.mean()), 4),
+            "measured_on": "weights searched on one half of the validation completion cases, scored on the "
+            "other",
+            "weights": weights,
+            "serves": served,
+        } | gate
+
+    def completion_tables(self) -> CompletionTables:
+        if self._completion_tables is None:
+            self._completion_tables = CompletionTables.from_models(
+                self.models["association"], self.models.get("neural")
+            )
+        return self._completion_tables
+
+    def complete(self, retailers: Sequence[int], baskets: Baskets = None) -> np.ndarray:
+        """Scores of products to add to each basket by the completion weights (protocol B's hybrid). The
+        retailer plays no part, as in the live answer, which applies the same weights to the basket's
+        association rows; without completion weights (no association model) the blend's `score`."""
+        if not self.completion_weights:
+            return self.score(retailers, baskets)
+        baskets = baskets if baskets is not None else [[] for _ in retailers]
+        rows = [self.product_rows_of(basket) for basket in baskets]
+        score, _ = combine(self.completion_weights, **self.completion_tables().signals(rows))
+        return score.astype("float32")
+
+    def completion_serving(self) -> dict[str, Any]:
+        """What the live completion needs besides a version's rows: the weights and the order count popularity
+        is divided by."""
+        if not self.completion_weights:
+            return {}
+        return {"weights": self.completion_weights, "top_orders": self.completion_tables().top_orders}
 
     def _train_reranker(
         self,
@@ -714,6 +824,7 @@ class HybridRecommender:
             "fit_stats": self.fit_stats,
             "calibrators": {name: calibrator.to_json() for name, calibrator in self.calibrators.items()},
             "diversity": self.diversity,
+            "completion_weights": self.completion_weights,
         }
         if self.aspects is not None:
             meta |= {"item_category": self.aspects.category, "item_vendor": self.aspects.vendor}
@@ -736,6 +847,8 @@ class HybridRecommender:
         }
         # Artifacts saved before diversification keep the ranker's order (lam = 1, no aspects).
         hybrid.diversity = meta.get("diversity", {})
+        # Artifacts saved before completion had its own weights complete with the blend's `score`.
+        hybrid.completion_weights = meta.get("completion_weights", {})
         if "item_category" in meta:
             hybrid.aspects = ItemAspects(meta["item_category"], meta["item_vendor"])
         if "reranker" in meta:

@@ -10,10 +10,11 @@ from recommendations.ml.base import Recommender
 from recommendations.ml.calibration import format_reliability
 from recommendations.ml.data import TrainingData
 from recommendations.ml.evaluation import (
+    COMPLETION_K,
     PAIRED_METRICS,
     Holdout,
     calibration_metrics,
-    completion_metrics,
+    completion_hits,
     next_basket_metrics,
     per_retailer_metrics,
     ranked_lists,
@@ -27,6 +28,8 @@ from recommendations.ml.significance import paired_bootstrap
 
 # The metric that names the best baseline the intervals are measured against.
 MAIN_METRIC = "ndcg@10"
+# The single completion scorers the hybrid's completion is compared with, case by case, on test.
+COMPLETION_BASELINES = ("association", "popularity")
 INTERVAL_RESAMPLES = 1000
 INTERVAL_SEED = 0
 
@@ -43,9 +46,13 @@ PROTOCOL = (
     " Calibration: the hybrid's probabilities (isotonic or Platt scaling fitted on the validation baskets "
     'only) of every product in each retailer\'s top-20 "for you" and "new for you" lists against its '
     "test basket; reliability in 10 equal-width bins, ECE = count-weighted mean |predicted - observed|."
+    " The hybrid completes a basket with its own weights (association confidence, lift, item-embedding "
+    "cosine to the basket, popularity), chosen on completion cases of the validation baskets, never the test "
+    "ones."
     " Intervals: 95% paired bootstrap (1,000 resamples of the test retailers, seed 0) of each model's "
     "per-retailer difference to the best single model on test by NDCG@10 (picked on test for reporting "
-    "only: no choice of the engine depends on it)."
+    "only: no choice of the engine depends on it); for completion, of the hybrid's per-case hit difference "
+    "to association and to popularity (1,000 resamples of the test cases, seed 0)."
 )
 
 
@@ -54,15 +61,43 @@ class NothingToEvaluate(ValueError):
 
 
 def _row(
-    name: str, scorer: Any, product_ids: Any, holdout: Holdout, stats: dict[str, Any]
+    name: str,
+    scorer: Any,
+    product_ids: Any,
+    holdout: Holdout,
+    stats: dict[str, Any],
+    completion_scorer: Any = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The model's leaderboard row and its per-retailer PAIRED_METRICS (for the intervals)."""
+    """The model's leaderboard row and its per-retailer PAIRED_METRICS (for the intervals) with its per-case
+    completion hits (`completion_hit@k`). `completion_scorer` scores protocol B when it is not `scorer`."""
     ranked = ranked_lists(scorer, product_ids, holdout.retailers, 20)
-    metrics = next_basket_metrics(ranked, holdout, len(product_ids)) | completion_metrics(
-        scorer, product_ids, holdout
-    )
+    hits = completion_hits(completion_scorer or scorer, product_ids, holdout)
+    cases = len(hits[COMPLETION_K[0]])
+    metrics = next_basket_metrics(ranked, holdout, len(product_ids)) | {
+        f"completion_hit@{k}": float(values.mean()) if cases else float("nan") for k, values in hits.items()
+    }
+    metrics["completion_cases"] = cases
     row = {"name": name, "metrics": {k: round(v, 4) for k, v in metrics.items()}} | stats
-    return row, per_retailer_metrics(ranked, holdout)
+    paired = per_retailer_metrics(ranked, holdout) | {f"completion_hit@{k}": v for k, v in hits.items()}
+    return row, paired
+
+
+def _completion_intervals(paired: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, Any]]:
+    """The hybrid's completion hits minus each COMPLETION_BASELINES model's, per test case, with intervals."""
+    out: dict[str, dict[str, Any]] = {}
+    for baseline in COMPLETION_BASELINES:
+        if baseline not in paired or not len(paired["hybrid"][f"completion_hit@{COMPLETION_K[0]}"]):
+            continue
+        out[baseline] = {
+            f"completion_hit@{k}": paired_bootstrap(
+                paired["hybrid"][f"completion_hit@{k}"],
+                paired[baseline][f"completion_hit@{k}"],
+                resamples=INTERVAL_RESAMPLES,
+                seed=INTERVAL_SEED,
+            ).to_json()
+            for k in COMPLETION_K
+        }
+    return out
 
 
 def _add_intervals(rows: list[dict[str, Any]], paired: dict[str, dict[str, np.ndarray]]) -> str:
@@ -120,7 +155,7 @@ def leaderboard(
         "validation": hybrid.validation.get("hybrid", {}),
         "reranker": hybrid.reranker is not None,
     }
-    add(*_row("hybrid", hybrid.score, hybrid.product_ids, test, hybrid_stats))
+    add(*_row("hybrid", hybrid.score, hybrid.product_ids, test, hybrid_stats, hybrid.complete))
     best_baseline = _add_intervals(rows, paired)
     return {
         "protocol": PROTOCOL,
@@ -129,10 +164,14 @@ def leaderboard(
         "products": int(data.view.n_products),
         "test_baskets": len(test.retailers),
         "hybrid_weights": hybrid.weights,
+        "completion_weights": hybrid.completion_weights,
+        "completion_vs": _completion_intervals(paired),
         "validation_best_single": hybrid.validation_best_single,
         # What the significance gate decided on validation (intervals of gains over the best single model).
         "selection": {
-            step: hybrid.validation[step] for step in ("blend", "reranker") if step in hybrid.validation
+            step: hybrid.validation[step]
+            for step in ("blend", "reranker", "completion")
+            if "accepted" in hybrid.validation.get(step, {})
         },
         "best_baseline": {"name": best_baseline, "metric": MAIN_METRIC},
         "models": rows,
@@ -213,18 +252,34 @@ def format_intervals(board: dict[str, Any]) -> str:
 def format_selection(board: dict[str, Any]) -> str:
     """One line per decision of the significance gate on validation."""
     # What serves when a step is refused: the best single model instead of a blend, the blend instead of a
-    # re-ranker.
+    # re-ranker, the best single completion scorer instead of completion's blend.
     fallback = {"blend": board["validation_best_single"], "reranker": "the blend"}
     lines = []
     for step, decision in board["selection"].items():
         gain = decision.get("gain_over_best_single")
         shown = "not measured" if gain is None else _interval_text(gain, 4)
-        verdict = "kept" if decision["accepted"] else f"refused, {fallback[step]} serves"
+        verdict = (
+            "kept" if decision["accepted"] else f"refused, {fallback.get(step, decision['against'])} serves"
+        )
         why = f" ({decision['why']})" if decision.get("why") else ""
+        units = "validation completion cases" if step == "completion" else "validation retailers"
         lines.append(
             f"Validation gate, {step}: NDCG@10 gain over {decision['against']} {shown} (95% paired bootstrap "
-            f"over validation retailers, out of fold) -> {verdict}{why}"
+            f"over {units}, out of fold) -> {verdict}{why}"
         )
+    return "\n".join(lines)
+
+
+def format_completion(board: dict[str, Any]) -> str:
+    """The hybrid's completion weights and its hits' differences to association and popularity on test."""
+    weights = ", ".join(f"{name} {weight:g}" for name, weight in board["completion_weights"].items())
+    lines = [f"Completion weights (chosen on validation completion cases): {weights or 'none'}"]
+    if board["completion_vs"]:
+        header = ["hybrid minus", *(f"completion_hit@{k} [95%]" for k in COMPLETION_K)]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for baseline, gains in board["completion_vs"].items():
+            cells = [baseline, *(_interval_text(gains[f"completion_hit@{k}"], 3) for k in COMPLETION_K)]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -45,6 +45,7 @@ def _versions_with_a_champion() -> tuple[ModelVersion, ModelVersion]:
                 "basis": "12 held-out baskets placed after the champion's data cutoff",
             },
         },
+        parameters={"completion": {"weights": {"association": 1.0, "popularity": 0.1}, "top_orders": 900}},
         trained_on={"retailers": 200, "orders": 4100},
         training_seconds=329.180659,
         precompute_seconds=5.4,
@@ -66,6 +67,7 @@ def test_a_versions_page_shows_its_metrics_as_a_table_with_the_champion_beside_i
     assert f'<th scope="row">v{champion.pk} hybrid (champion)</th><td class="metric">0.401</td>' in body
     assert f"0.432 for this version against 0.410 for v{champion.pk}" in body
     assert "Blend weights: repeat 0.750, popularity 0.250." in body
+    assert "Basket completion weights: association 1.000, popularity 0.100." in body
     assert "4,100 orders, 200 retailers" in body
     # No raw JSON blob and no 9-digit floats.
     assert "0.432198765" not in body and '"ndcg@10"' not in body

@@ -2,6 +2,7 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -160,6 +161,34 @@ def test_basket_completion_suggests_co_purchased_products_with_their_counts(trai
     assert association.product_id not in {s.product.pk for s in suggestions}
     assert all(s.reasons[0]["facts"]["anchor"] == association.product_id for s in suggestions)
     assert all(s.explanation.startswith("Bought with") for s in suggestions)
+
+
+def test_a_version_carries_the_completion_weights_its_basket_suggestions_are_ranked_by(trained) -> None:
+    version, world = trained
+    stored = version.parameters["completion"]
+    model = artifacts.model_version_load(version=version)
+    association = ProductAssociation.objects.filter(model_version=version).order_by("-lift").first()
+    basket = {association.product_id}
+
+    suggestions = selectors.basket_completion(retailer=world.retailers[0], product_ids=list(basket))
+    rows = ProductAssociation.objects.filter(model_version=version, product_id__in=basket).order_by("rank")
+    vectors = {
+        row.product_id: np.frombuffer(bytes(row.vector), dtype=np.float32)
+        for row in ItemVector.objects.filter(model_version=version)
+    }
+    ranking = selectors.completion_ranking(
+        basket=basket,
+        associations=list(rows),
+        vectors=vectors,
+        weights=selectors.CompletionWeights.of(version.parameters),
+    )
+
+    assert stored == {"weights": model.completion_weights, "top_orders": stored["top_orders"]}
+    assert stored["top_orders"] == int(model.models["association"].item_orders.max())
+    assert version.metrics["blend"]["completion_weights"].keys() == stored["weights"].keys()
+    assert [s.product.pk for s in suggestions] == [c.association.other_id for c in ranking][
+        : len(suggestions)
+    ]
 
 
 def test_the_promotion_rule_keeps_a_worse_challenger_and_promotes_a_better_one() -> None:

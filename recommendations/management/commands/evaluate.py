@@ -22,6 +22,7 @@ from recommendations.ml.leaderboard import (
     NothingToEvaluate,
     finite_json,
     format_calibration,
+    format_completion,
     format_intervals,
     format_selection,
     format_table,
@@ -76,6 +77,7 @@ class Command(BaseCommand):
         self.stdout.write(format_selection(board))
         self.stdout.write(format_table(board))
         self.stdout.write(format_intervals(board))
+        self.stdout.write(format_completion(board))
         self.stdout.write(format_calibration(board))
         self._write_sections(board)
         if json_out:
