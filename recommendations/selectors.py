@@ -20,7 +20,7 @@ from accounts.models import Retailer
 from catalog.models import Product
 from recommendations import explanations
 from recommendations.feedback import Event, Kind, Surface
-from recommendations.ml.completion import LEGACY_WEIGHTS, combine
+from recommendations.ml.completion import LEGACY_WEIGHTS, SIGNALS, combine
 from recommendations.models import (
     ItemVector,
     ModelVersion,
@@ -223,11 +223,15 @@ def active_completion() -> tuple[int, CompletionWeights] | None:
 
 
 class Completed(NamedTuple):
-    """A ranked candidate: the association row its sentence quotes, its score and each signal's share."""
+    """A ranked candidate: the association row its sentence quotes, its score and each signal's share of it
+    (a list in the order of ml/completion.py's SIGNALS: a request makes one per candidate)."""
 
     association: AssociationFacts
     score: float
-    shares: dict[str, float]
+    shares: list[float]
+
+    def share(self, signal: str) -> float:
+        return self.shares[SIGNALS.index(signal)]
 
 
 def completion_ranking(
@@ -250,9 +254,10 @@ def completion_ranking(
         return []
     other = np.fromiter((row.other_id for row in rows), dtype=np.int64, count=len(rows))
     lift = np.fromiter((row.lift for row in rows), dtype=np.float64, count=len(rows))
-    confidence = np.fromiter(
-        (row.together / max(row.product_orders, 1) for row in rows), dtype=np.float64, count=len(rows)
-    )
+    together = np.fromiter((row.together for row in rows), dtype=np.float64, count=len(rows))
+    anchor_orders = np.fromiter((row.product_orders for row in rows), dtype=np.float64, count=len(rows))
+    other_orders = np.fromiter((row.other_orders for row in rows), dtype=np.float64, count=len(rows))
+    confidence = together / np.maximum(anchor_orders, 1)
     # Each candidate's row: the highest lift, the earliest in rank order among equal ones (a lexsort by
     # candidate, then lift down, then position); the candidates in the order they first appear.
     by_strength = np.lexsort((np.arange(len(rows)), -lift, other))
@@ -262,7 +267,6 @@ def completion_ranking(
     best = by_strength[first_of_group][appearance]
     association = np.bincount(group, weights=confidence, minlength=len(candidate_ids))[appearance]
     candidate_ids = candidate_ids[appearance]
-    orders = np.fromiter((rows[row].other_orders for row in best.tolist()), dtype=np.float64, count=len(best))
     cosine = np.zeros(len(candidate_ids))
     basket_vectors = [vectors[pid] for pid in basket if pid in vectors]
     if basket_vectors:
@@ -279,15 +283,16 @@ def completion_ranking(
         association=association,
         lift=np.log1p(lift[best]),
         embedding=cosine,
-        popularity=orders / max(weights.top_orders, 1),
+        popularity=other_orders[best] / max(weights.top_orders, 1),
     )
     order = np.argsort(-scores, kind="stable")
     rounded = np.round(scores[order], 6).tolist()
+    absent = np.zeros(len(scores))
     total = np.where(scores > 0, scores, 1.0)
-    shares = {name: (part / total)[order].tolist() for name, part in contributions.items()}
+    shares = np.stack([contributions.get(name, absent) for name in SIGNALS], axis=1) / total[:, None]
     return [
-        Completed(rows[row], score, {name: values[i] for name, values in shares.items()})
-        for i, (row, score) in enumerate(zip(best[order].tolist(), rounded, strict=True))
+        Completed(rows[row], score, share)
+        for row, score, share in zip(best[order].tolist(), rounded, shares[order].tolist(), strict=True)
     ]
 
 
@@ -296,20 +301,19 @@ def completion_reasons(completed: Completed, *, basket_size: int) -> list[explan
     one), weighted by the association signals' share of its score; then popularity and the basket's embedding
     where their share of the score is visible, each stating only what its row or the basket holds."""
     association = completed.association
-    shares = completed.shares
     reason = explanations.bought_with_reason(
         anchor=association.product_id,
         together=association.together,
         anchor_orders=association.product_orders,
         lift=association.lift,
     )
-    reasons = [reason | {"weight": round(shares.get("association", 0.0) + shares.get("lift", 0.0), 4)}]
+    reasons = [reason | {"weight": round(completed.share("association") + completed.share("lift"), 4)}]
     others = [
         (
-            shares.get("popularity", 0.0),
+            completed.share("popularity"),
             explanations.in_orders_reason(orders=association.other_orders, n_orders=association.n_orders),
         ),
-        (shares.get("embedding", 0.0), explanations.basket_fit_reason(basket_size=basket_size)),
+        (completed.share("embedding"), explanations.basket_fit_reason(basket_size=basket_size)),
     ]
     for share, other in sorted(others, key=lambda item: -item[0]):
         if round(share, 4) > 0:

@@ -9,7 +9,8 @@ from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 from catalog.tests.factories import ProductFactory
-from recommendations import predictions, publish, selectors
+from recommendations import precompute, predictions, publish, selectors
+from recommendations.ml import completion
 from recommendations.models import ModelVersion
 from recommendations.tests.factories import (
     ItemVectorFactory,
@@ -174,3 +175,9 @@ def test_a_completion_entry_cached_in_the_layout_before_popularity_is_read_again
     )
 
     assert [item.product["name"] for item in answer.results] == ["Tea", "Scones", "Clotted cream"]
+
+
+def test_the_completion_signals_offline_read_the_association_rows_precompute_writes() -> None:
+    # The weights are chosen on signals computed from the rows a version serves: the same cut of rows.
+    assert completion.SERVED_PER_PRODUCT == precompute.ASSOCIATIONS_PER_PRODUCT
+    assert completion.SERVED_MIN_TOGETHER == precompute.ASSOCIATION_MIN_TOGETHER
