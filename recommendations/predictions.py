@@ -1,11 +1,12 @@
 """Next-item predictions for the mobile API and the retailer's prediction history.
 
-The answer is basket completion (selectors.completion_ranking, shared with the basket page) over rows that
+The answer is basket completion (selectors.completion_order, shared with the basket page) over rows that
 never change within a model version, so they are cached in Redis per (version, product): a product's
-association rows with its vector and those of the products they name (one entry), plus the product's JSON
-(shortly, as prices and availability change), read for the basket and for the best candidates only. A warm
-request reads them in two cache round trips and one query for the active version, whatever the basket size;
-a cold one or Redis down adds queries that each read the whole basket or candidate set at once.
+association rows as columns with its vector and the matrix of the vectors of the products they name (one
+entry), plus the product's JSON (shortly, as prices and availability change), read for the basket and for
+the best candidates only. A warm request reads them in two cache round trips and no query, whatever the
+basket size, and ranks with array operations; only the answer's own candidates become Python objects. A cold
+one or Redis down adds queries that each read the whole basket or candidate set at once.
 
 Neither the impressions nor the Prediction row are inserted on the request path: both are appended to Redis
 lists in one pipelined round trip and written by the `flush_feedback` task (feedback.buffer_flush). The
@@ -33,7 +34,7 @@ from orders.selectors import basket_summary
 from recommendations import explanations, feedback, selectors
 from recommendations.dashboard import ReasonLine, reason_lines
 from recommendations.models import ItemVector, ModelVersion, Prediction, ProductAssociation
-from recommendations.selectors import completion_ranking, completion_reasons
+from recommendations.selectors import completion_reasons
 
 PREDICTIONS_QUEUE = "predictions"
 MAX_PRODUCT_IDS = 100
@@ -119,22 +120,36 @@ def _cache_set(values: dict[str, Any], timeout: int) -> None:
         feedback.buffer_failed(error)
 
 
+# In the key: an entry of another layout (written by another release within a version's day) is not read.
+COMPLETION_LAYOUT = 2
+
+
 def _completion_key(version_id: int, product_id: int) -> str:
-    return f"nextitem:completion:{version_id}:{product_id}"
+    return f"nextitem:completion:L{COMPLETION_LAYOUT}:{version_id}:{product_id}"
 
 
 def _product_key(product_id: int) -> str:
     return f"nextitem:product:{product_id}"
 
 
+# The integer columns of a cached entry, in this order (then `lift` on its own, a float).
+_INTEGER_COLUMNS = ("other_id", "together", "product_orders", "other_orders", "n_orders", "rank")
+
+
 @dataclass(frozen=True)
 class Completion:
     """What completing a basket needs of one of its products, cached as one entry per (version, product): its
-    association rows in rank order, its item vector, and the vector of every product those rows name."""
+    association rows in rank order as columns (`integers` rows in the order of _INTEGER_COLUMNS, `lift`), its
+    item vector, and the vectors of the products the rows name (`others[i]` where `has_vector[i]`)."""
 
-    rows: list[tuple]
+    integers: np.ndarray
+    lift: np.ndarray
     vector: bytes
-    others: dict[int, bytes]
+    others: np.ndarray | None
+    has_vector: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.lift)
 
 
 def _products(product_ids: Sequence[int], cached: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -151,6 +166,23 @@ def _products(product_ids: Sequence[int], cached: dict[str, Any]) -> dict[int, d
     return found
 
 
+def _completion_of(rows: list[tuple], vector: bytes, vectors: dict[int, bytes]) -> Completion:
+    """A product's entry from its ProductAssociation rows (ASSOCIATION_COLUMNS, in rank order)."""
+    integers = np.array(
+        [[row[ASSOCIATION_COLUMNS.index(name)] for row in rows] for name in _INTEGER_COLUMNS], dtype=np.int64
+    ).reshape(len(_INTEGER_COLUMNS), len(rows))
+    lift = np.array([row[ASSOCIATION_COLUMNS.index("lift")] for row in rows], dtype=np.float64)
+    has_vector = np.array([row[1] in vectors for row in rows], dtype=bool)
+    dimension = len(vector) // 4 or next((len(raw) // 4 for raw in vectors.values()), 0)
+    others = None
+    if dimension:
+        others = np.zeros((len(rows), dimension), dtype=np.float32)
+        for index, row in enumerate(rows):
+            if has_vector[index]:
+                others[index] = np.frombuffer(vectors[row[1]], dtype=np.float32)
+    return Completion(integers, lift, vector, others, has_vector)
+
+
 def _completions(
     version_id: int, product_ids: Sequence[int], cached: dict[str, Any]
 ) -> dict[int, Completion]:
@@ -159,7 +191,7 @@ def _completions(
     found = {
         pid: Completion(*cached[_completion_key(version_id, pid)])
         for pid in product_ids
-        if _current(cached.get(_completion_key(version_id, pid)))
+        if _completion_key(version_id, pid) in cached
     }
     missing = [pid for pid in product_ids if pid not in found]
     if missing:
@@ -177,17 +209,16 @@ def _completions(
                 model_version_id=version_id, product_id__in=named
             ).values_list("product_id", "vector")
         }
-        fresh = {
-            pid: Completion(
-                rows[pid],
-                vectors.get(pid, b""),
-                {row[1]: vectors[row[1]] for row in rows[pid] if row[1] in vectors},
-            )
-            for pid in missing
-        }
+        fresh = {pid: _completion_of(rows[pid], vectors.get(pid, b""), vectors) for pid in missing}
         _cache_set(
             {
-                _completion_key(version_id, pid): (entry.rows, entry.vector, entry.others)
+                _completion_key(version_id, pid): (
+                    entry.integers,
+                    entry.lift,
+                    entry.vector,
+                    entry.others,
+                    entry.has_vector,
+                )
                 for pid, entry in fresh.items()
             },
             VERSION_ROWS_SECONDS,
@@ -196,10 +227,46 @@ def _completions(
     return found
 
 
-def _current(entry: tuple | None) -> bool:
-    """A cached completion entry in this code's row layout; one written before its rows carried every column
-    of CachedAssociation (a deploy within a version's cache lifetime) is read again as a miss."""
-    return entry is not None and all(len(row) == len(ASSOCIATION_COLUMNS) for row in entry[0][:1])
+def _basket_rows(
+    basket: Sequence[int], completions: dict[int, Completion]
+) -> tuple[selectors.CompletionRows, np.ndarray, np.ndarray]:
+    """The basket's association rows, but those naming a basket product, in rank order (the basket's order
+    among equal ranks, as the basket page's single query reads them), as columns; with each row's anchor
+    product and rank."""
+    entries = [completions[pid] for pid in basket]
+    integers = np.concatenate([entry.integers for entry in entries], axis=1)
+    lift = np.concatenate([entry.lift for entry in entries])
+    anchor = np.repeat(np.asarray(basket, dtype=np.int64), [len(entry) for entry in entries])
+    has_vector = np.concatenate([entry.has_vector for entry in entries])
+    dimension = next((entry.others.shape[1] for entry in entries if entry.others is not None), 0)
+    others = None
+    if dimension:
+        others = np.concatenate(
+            [
+                entry.others if entry.others is not None else np.zeros((len(entry), dimension), np.float32)
+                for entry in entries
+            ]
+        )
+    column = {name: integers[index] for index, name in enumerate(_INTEGER_COLUMNS)}
+    kept = np.flatnonzero(~np.isin(column["other_id"], np.asarray(basket, dtype=np.int64)))
+    kept = kept[np.argsort(column["rank"][kept], kind="stable")]
+    rows = selectors.CompletionRows(
+        other_id=column["other_id"][kept],
+        lift=lift[kept],
+        together=column["together"][kept].astype(np.float64),
+        product_orders=column["product_orders"][kept].astype(np.float64),
+        other_orders=column["other_orders"][kept].astype(np.float64),
+        vectors=others[kept] if others is not None else None,
+        has_vector=has_vector[kept],
+    )
+    return rows, anchor[kept], integers[:, kept]
+
+
+def _association(anchor: np.ndarray, integers: np.ndarray, lift: np.ndarray, row: int) -> CachedAssociation:
+    other_id, together, product_orders, other_orders, n_orders, rank = integers[:, row].tolist()
+    return CachedAssociation(
+        int(anchor[row]), other_id, together, product_orders, other_orders, n_orders, float(lift[row]), rank
+    )
 
 
 def _unique(product_ids: Sequence[int]) -> list[int]:
@@ -233,24 +300,11 @@ def next_item_predict(
         return answer
 
     completions = _completions(version_id, basket, cached)
-    in_basket = set(basket)
-    # Sorted by rank, the basket's order breaking ties, as the basket page's single query reads them.
-    associations = sorted(
-        (
-            CachedAssociation._make(row)
-            for pid in basket
-            for row in completions[pid].rows
-            if row[1] not in in_basket
-        ),
-        key=lambda row: row.rank,
-    )
-    raw_vectors = {pid: completions[pid].vector for pid in basket}
-    for pid in basket:
-        raw_vectors.update(completions[pid].others)
-    vectors = {pid: np.frombuffer(raw, dtype=np.float32) for pid, raw in raw_vectors.items() if raw}
-    ranking = completion_ranking(
-        basket=in_basket, associations=associations, vectors=vectors, weights=weights
-    )
+    rows, anchors, integers = _basket_rows(basket, completions)
+    basket_vectors = [
+        np.frombuffer(completions[pid].vector, dtype=np.float32) for pid in basket if completions[pid].vector
+    ]
+    order = selectors.completion_order(rows=rows, basket_vectors=basket_vectors, weights=weights)
 
     names = {pid: data["name"] for pid, data in products.items()}
     today = timezone.localdate()
@@ -258,16 +312,22 @@ def next_item_predict(
     start = 0
     # The candidates' JSON is read for the best ones only, a few beyond `limit` in case some are no longer
     # sold, and more only if those run out.
-    while len(results) < limit and start < len(ranking):
-        chunk = ranking[start : start + limit + CANDIDATE_MARGIN]
-        start += len(chunk)
-        ids = [completed.association.other_id for completed in chunk]
+    while len(results) < limit and start < len(order):
+        chunk = range(start, min(start + limit + CANDIDATE_MARGIN, len(order)))
+        start = chunk.stop
+        picked = order.rows[chunk.start : chunk.stop].tolist()
+        ids = rows.other_id[picked].tolist()
         products.update(_products(ids, _cache_get([_product_key(pid) for pid in ids])))
         names.update({pid: products[pid]["name"] for pid in ids if pid in products})
-        for completed in chunk:
-            product = products.get(completed.association.other_id)
+        for position, row in zip(chunk, picked, strict=True):
+            product = products.get(int(rows.other_id[row]))
             if product is None or not product["is_active"]:
                 continue
+            completed = selectors.Completed(
+                _association(anchors, integers, rows.lift, row),
+                order.scores[position],
+                order.shares[position].tolist(),
+            )
             reasons = completion_reasons(completed, basket_size=len(basket))
             results.append(
                 NextItem(

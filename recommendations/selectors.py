@@ -234,48 +234,65 @@ class Completed(NamedTuple):
         return self.shares[SIGNALS.index(signal)]
 
 
-def completion_ranking(
-    *,
-    basket: Collection[int],
-    associations: Sequence[AssociationFacts],
-    vectors: Mapping[int, np.ndarray],
-    weights: CompletionWeights,
-) -> list[Completed]:
-    """Every candidate of a basket, best first, with the association that produced it, its score and shares.
+@dataclass(frozen=True)
+class CompletionRows:
+    """A basket's association rows as columns (one entry per row), in rank order, the basket's order among
+    equal ranks; `vectors[i]` is the item vector of row i's candidate where `has_vector[i]`."""
 
-    `associations` are the basket products' rows in rank order; a candidate keeps its strongest-lift row (the
-    one its sentence quotes) and is scored by the version's completion `weights` over the signals of
-    ml/completion.py: its confidences summed over the basket, its best lift, its cosine to the basket's mean
-    embedding where the vectors allow, and its popularity (orders holding it). Shared by the basket page and
-    the next-item API, which read the rows from different places.
+    other_id: np.ndarray
+    lift: np.ndarray
+    together: np.ndarray
+    product_orders: np.ndarray
+    other_orders: np.ndarray
+    vectors: np.ndarray | None
+    has_vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class CompletionOrder:
+    """Candidates best first: the row each one keeps (an index into the CompletionRows), its score rounded
+    as the answers show it, and each signal's share of it (columns in the order of SIGNALS)."""
+
+    rows: np.ndarray
+    scores: list[float]
+    shares: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def completion_order(
+    *, rows: CompletionRows, basket_vectors: Sequence[np.ndarray], weights: CompletionWeights
+) -> CompletionOrder:
+    """Every candidate of the rows (none of them in the basket), best first, in array operations only.
+
+    A candidate keeps its strongest-lift row (the one its sentence quotes) and is scored by the version's
+    completion `weights` over the signals of ml/completion.py: its confidences summed over the basket, its
+    best lift, its cosine to the basket's mean embedding where the vectors allow, and its popularity (orders
+    holding it).
     """
-    rows = [association for association in associations if association.other_id not in basket]
-    if not rows:
-        return []
-    other = np.fromiter((row.other_id for row in rows), dtype=np.int64, count=len(rows))
-    lift = np.fromiter((row.lift for row in rows), dtype=np.float64, count=len(rows))
-    together = np.fromiter((row.together for row in rows), dtype=np.float64, count=len(rows))
-    anchor_orders = np.fromiter((row.product_orders for row in rows), dtype=np.float64, count=len(rows))
-    other_orders = np.fromiter((row.other_orders for row in rows), dtype=np.float64, count=len(rows))
-    confidence = together / np.maximum(anchor_orders, 1)
+    other, lift = rows.other_id, rows.lift
+    if not len(other):
+        return CompletionOrder(np.zeros(0, dtype=np.int64), [], np.zeros((0, len(SIGNALS))))
+    confidence = rows.together / np.maximum(rows.product_orders, 1)
     # Each candidate's row: the highest lift, the earliest in rank order among equal ones (a lexsort by
     # candidate, then lift down, then position); the candidates in the order they first appear.
-    by_strength = np.lexsort((np.arange(len(rows)), -lift, other))
+    by_strength = np.lexsort((np.arange(len(other)), -lift, other))
     _, first_of_group = np.unique(other[by_strength], return_index=True)
     candidate_ids, first_seen, group = np.unique(other, return_index=True, return_inverse=True)
     appearance = np.argsort(first_seen, kind="stable")
     best = by_strength[first_of_group][appearance]
     association = np.bincount(group, weights=confidence, minlength=len(candidate_ids))[appearance]
-    candidate_ids = candidate_ids[appearance]
-    cosine = np.zeros(len(candidate_ids))
-    basket_vectors = [vectors[pid] for pid in basket if pid in vectors]
-    if basket_vectors:
-        centre = np.mean(basket_vectors, axis=0)
+    cosine = np.zeros(len(best))
+    if basket_vectors and rows.vectors is not None:
+        # In float64: float32 products differ in the last bits with the arrays' memory alignment, and the
+        # basket page and the next-item API must round to the same scores.
+        centre = np.mean(np.asarray(basket_vectors, dtype=np.float64), axis=0)
         centre /= np.linalg.norm(centre) or 1.0
         # One product of matrices for all candidates with a vector; the others agree by 0.
-        with_vector = [index for index, pid in enumerate(candidate_ids.tolist()) if pid in vectors]
-        if with_vector:
-            matrix = np.stack([vectors[int(candidate_ids[index])] for index in with_vector])
+        with_vector = rows.has_vector[best]
+        if with_vector.any():
+            matrix = rows.vectors[best[with_vector]].astype(np.float64)
             norms = np.linalg.norm(matrix, axis=1)
             cosine[with_vector] = (matrix @ centre) / np.where(norms > 0, norms, 1.0)
     scores, contributions = combine(
@@ -283,16 +300,57 @@ def completion_ranking(
         association=association,
         lift=np.log1p(lift[best]),
         embedding=cosine,
-        popularity=other_orders[best] / max(weights.top_orders, 1),
+        popularity=rows.other_orders[best] / max(weights.top_orders, 1),
     )
     order = np.argsort(-scores, kind="stable")
-    rounded = np.round(scores[order], 6).tolist()
     absent = np.zeros(len(scores))
     total = np.where(scores > 0, scores, 1.0)
     shares = np.stack([contributions.get(name, absent) for name in SIGNALS], axis=1) / total[:, None]
+    return CompletionOrder(best[order], np.round(scores[order], 6).tolist(), shares[order])
+
+
+def completion_ranking(
+    *,
+    basket: Collection[int],
+    associations: Sequence[AssociationFacts],
+    vectors: Mapping[int, np.ndarray],
+    weights: CompletionWeights,
+) -> list[Completed]:
+    """Every candidate of a basket, best first, with the association that produced it, its score and shares
+    (`completion_order` over these rows).
+
+    `associations` are the basket products' rows in rank order, as the basket page reads them; `vectors` the
+    item vectors of the basket and of the candidates.
+    """
+    kept = [association for association in associations if association.other_id not in basket]
+    if not kept:
+        return []
+    count = len(kept)
+
+    def column(name: str, dtype: type) -> np.ndarray:
+        return np.fromiter((getattr(row, name) for row in kept), dtype=dtype, count=count)
+
+    other = column("other_id", np.int64)
+    has_vector = np.fromiter((pid in vectors for pid in other.tolist()), dtype=bool, count=count)
+    dimension = next((len(vector) for vector in vectors.values()), 0)
+    matrix = np.zeros((count, dimension), dtype=np.float32) if dimension else None
+    if matrix is not None and has_vector.any():
+        matrix[has_vector] = np.stack([vectors[pid] for pid in other[has_vector].tolist()])
+    rows = CompletionRows(
+        other_id=other,
+        lift=column("lift", np.float64),
+        together=column("together", np.float64),
+        product_orders=column("product_orders", np.float64),
+        other_orders=column("other_orders", np.float64),
+        vectors=matrix,
+        has_vector=has_vector,
+    )
+    order = completion_order(
+        rows=rows, basket_vectors=[vectors[pid] for pid in basket if pid in vectors], weights=weights
+    )
     return [
-        Completed(rows[row], score, share)
-        for row, score, share in zip(best[order].tolist(), rounded, shares[order].tolist(), strict=True)
+        Completed(kept[row], score, share)
+        for row, score, share in zip(order.rows.tolist(), order.scores, order.shares.tolist(), strict=True)
     ]
 
 

@@ -146,7 +146,7 @@ def test_next_item_follows_the_active_versions_weights_and_caches_per_version(bu
 
     first = ask()
     assert [item["product"]["name"] for item in first["results"]] == ["Clotted cream", "Tea", "Scones"]
-    assert cache.get(f"nextitem:completion:{by_lift.pk}:{shop['jam'].pk}") is not None
+    assert cache.get(predictions._completion_key(by_lift.pk, shop["jam"].pk)) is not None
     assert ask() == first
 
     publish.model_version_activate(version=by_popularity)
@@ -158,7 +158,7 @@ def test_next_item_follows_the_active_versions_weights_and_caches_per_version(bu
     assert [reason["kind"] for reason in tea["reasons"]] == ["bought_with", "in_orders"]
     assert tea["reasons"][1]["label"] == "Popular"
     assert tea["sentence"].startswith("Bought with Jam in 300 of 400 orders")
-    assert cache.get(f"nextitem:completion:{by_popularity.pk}:{shop['jam'].pk}") is not None
+    assert cache.get(predictions._completion_key(by_popularity.pk, shop["jam"].pk)) is not None
 
 
 def test_a_completion_entry_cached_in_the_layout_before_popularity_is_read_again(
@@ -181,3 +181,62 @@ def test_the_completion_signals_offline_read_the_association_rows_precompute_wri
     # The weights are chosen on signals computed from the rows a version serves: the same cut of rows.
     assert completion.SERVED_PER_PRODUCT == precompute.ASSOCIATIONS_PER_PRODUCT
     assert completion.SERVED_MIN_TOGETHER == precompute.ASSOCIATION_MIN_TOGETHER
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_next_items_column_ranking_equals_the_basket_pages_row_ranking(seed: int) -> None:
+    """The next-item API ranks cached columns (predictions._basket_rows, selectors.completion_order); the
+    basket page ranks row objects (selectors.completion_ranking). Random baskets, rows, ties and vectors: the
+    same candidates, rows, scores and shares."""
+    rng = np.random.default_rng(seed)
+    basket = rng.choice(np.arange(1, 40), size=rng.integers(1, 6), replace=False).tolist()
+    weights = selectors.CompletionWeights(
+        {name: float(rng.choice([0.0, 0.3, 1.0])) for name in completion.SIGNALS} | {"lift": 0.5},
+        int(rng.integers(1, 500)),
+    )
+    dimension = 4
+    vectors = {
+        pid: rng.normal(size=dimension).astype(np.float32).tobytes()
+        for pid in range(1, 60)
+        if rng.random() < 0.7
+    }
+    rows = {}
+    for pid in basket:
+        others = rng.choice(np.arange(1, 60), size=rng.integers(0, 12), replace=False).tolist()
+        rows[pid] = [
+            (
+                pid,
+                other,
+                int(rng.integers(1, 50)),
+                int(rng.integers(50, 200)),
+                int(rng.integers(1, 400)),
+                1000,
+                float(rng.choice([1.5, 2.0, rng.uniform(1, 9)])),
+                rank,
+            )
+            for rank, other in enumerate(others)
+        ]
+    completions = {
+        pid: predictions._completion_of(rows[pid], vectors.get(pid, b""), vectors) for pid in basket
+    }
+
+    columns, anchors, integers = predictions._basket_rows(basket, completions)
+    basket_vectors = [np.frombuffer(vectors[pid], dtype=np.float32) for pid in basket if pid in vectors]
+    order = selectors.completion_order(rows=columns, basket_vectors=basket_vectors, weights=weights)
+    by_columns = [
+        (predictions._association(anchors, integers, columns.lift, row), score, share)
+        for row, score, share in zip(order.rows.tolist(), order.scores, order.shares.tolist(), strict=True)
+    ]
+    associations = sorted(
+        (predictions.CachedAssociation(*row) for pid in basket for row in rows[pid] if row[1] not in basket),
+        key=lambda row: row.rank,
+    )
+    by_rows = selectors.completion_ranking(
+        basket=set(basket),
+        associations=associations,
+        vectors={pid: np.frombuffer(raw, dtype=np.float32) for pid, raw in vectors.items()},
+        weights=weights,
+    )
+
+    assert [(a, s) for a, s, _ in by_columns] == [(c.association, c.score) for c in by_rows]
+    assert np.allclose([share for *_, share in by_columns], [c.shares for c in by_rows]) or not by_rows
