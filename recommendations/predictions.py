@@ -15,7 +15,7 @@ history endpoint flushes the pending predictions first, so an answer just given 
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -30,6 +30,7 @@ from django.utils import timezone
 from accounts.models import Retailer, User
 from catalog.models import Product
 from catalog.serializers import ProductSerializer
+from catalog.stamp import CATALOGUE_STAMP_KEY, catalogue_stamp_current
 from orders.selectors import basket_summary
 from recommendations import explanations, feedback, selectors
 from recommendations.dashboard import ReasonLine, reason_lines
@@ -40,9 +41,13 @@ PREDICTIONS_QUEUE = "predictions"
 MAX_PRODUCT_IDS = 100
 MAX_LIMIT = 50
 DEFAULT_LIMIT = 10
-# A version's rows never change; a product's name, price and availability do, so its JSON lives briefly.
+# A version's rows never change; a product's JSON is kept with the catalogue stamp it was made under and is
+# read only while that stamp is current (any product, category or vendor change moves it on).
 VERSION_ROWS_SECONDS = 24 * 60 * 60
-PRODUCT_SECONDS = 60
+PRODUCT_SECONDS = 60 * 60
+# An answer lives for its day at most (its key names the day) and while the catalogue stamp it was made under
+# is current; an hour bounds the memory of baskets asked once.
+ANSWER_SECONDS = 60 * 60
 # Candidates read beyond `limit`, so that a few discontinued ones do not cost another round trip.
 CANDIDATE_MARGIN = 5
 # The history endpoint writes at most this many pending batches before reading.
@@ -95,20 +100,39 @@ class NextItemAnswer:
     results: list[NextItem] = field(default_factory=list)
 
 
-def _cache_get(keys: list[str]) -> dict[str, Any]:
+class _Found:
+    """Values read in one MGET, unpickled when first asked for: a request that finds its answer cached reads
+    the basket's entries in the same round trip but never decodes them."""
+
+    def __init__(self, raw: dict[str, Any], *, encoded: bool) -> None:
+        self._raw = raw
+        self._encoded = encoded
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._raw
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._raw[key]
+        return _serializer.loads(value) if self._encoded else value
+
+    def get(self, key: str) -> Any:
+        return self[key] if key in self._raw else None
+
+
+def _cache_get(keys: list[str]) -> _Found:
     """The cached values of `keys` that exist. With Redis, one MGET on the cache's own connection: the cache
     API's per-key checks cost a request with a few dozen keys more than the round trip itself."""
     if not keys or feedback.redis_resting():
-        return {}
+        return _Found({}, encoded=False)
     client = feedback.buffer_client()
     try:
         if client is None:
-            return cache.get_many(keys)
+            return _Found(cache.get_many(keys), encoded=False)
         found = client.mget([cache.make_key(key) for key in keys])
     except (redis.RedisError, OSError) as error:
         feedback.buffer_failed(error)
-        return {}
-    return {key: _serializer.loads(raw) for key, raw in zip(keys, found, strict=True) if raw is not None}
+        return _Found({}, encoded=False)
+    return _Found({key: raw for key, raw in zip(keys, found, strict=True) if raw is not None}, encoded=True)
 
 
 def _cache_set(values: dict[str, Any], timeout: int) -> None:
@@ -132,6 +156,11 @@ def _product_key(product_id: int) -> str:
     return f"nextitem:product:{product_id}"
 
 
+def _answer_key(*, version_id: int, basket: Sequence[int], limit: int, today: date) -> str:
+    # The basket in its order: among candidates of equal rank the basket's order decides.
+    return f"nextitem:answer:{version_id}:{today.isoformat()}:{limit}:{','.join(map(str, basket))}"
+
+
 # The integer columns of a cached entry, in this order (then `lift` on its own, a float).
 _INTEGER_COLUMNS = ("other_id", "together", "product_orders", "other_orders", "n_orders", "rank")
 
@@ -152,16 +181,24 @@ class Completion:
         return len(self.lift)
 
 
-def _products(product_ids: Sequence[int], cached: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    """Product JSON (ProductSerializer) by id from the cache, the misses in one query; unknown ids absent."""
-    found = {pid: cached[_product_key(pid)] for pid in product_ids if _product_key(pid) in cached}
+def _products(product_ids: Sequence[int], cached: _Found, stamp: int | None) -> dict[int, dict[str, Any]]:
+    """Product JSON (ProductSerializer) by id, from the cache where it was made under the current catalogue
+    `stamp`, the others in one query; unknown ids absent. Without a stamp (Redis unavailable) nothing is
+    kept."""
+    found = {}
+    if stamp is not None:
+        for pid in product_ids:
+            entry = cached.get(_product_key(pid))
+            if entry is not None and entry[0] == stamp:
+                found[pid] = entry[1]
     missing = [pid for pid in product_ids if pid not in found]
     if missing:
         fresh = {
             product.pk: dict(ProductSerializer(product).data)
             for product in Product.objects.filter(pk__in=missing).select_related("vendor", "category")
         }
-        _cache_set({_product_key(pid): data for pid, data in fresh.items()}, PRODUCT_SECONDS)
+        if stamp is not None:
+            _cache_set({_product_key(pid): (stamp, data) for pid, data in fresh.items()}, PRODUCT_SECONDS)
         found.update(fresh)
     return found
 
@@ -183,9 +220,7 @@ def _completion_of(rows: list[tuple], vector: bytes, vectors: dict[int, bytes]) 
     return Completion(integers, lift, vector, others, has_vector)
 
 
-def _completions(
-    version_id: int, product_ids: Sequence[int], cached: dict[str, Any]
-) -> dict[int, Completion]:
+def _completions(version_id: int, product_ids: Sequence[int], cached: _Found) -> dict[int, Completion]:
     """Each product's completion entry from the cache; the misses in two queries (their rows, then the
     vectors of the products and of every product their rows name), then cached."""
     found = {
@@ -285,11 +320,26 @@ def next_item_predict(
     asked = list(product_ids) if explicit else basket_summary(retailer=retailer).product_ids
     basket = _unique(asked)
 
+    today = timezone.localdate()
+    answer_key = (
+        _answer_key(version_id=version_id, basket=basket, limit=limit, today=today) if version_id else None
+    )
     cached = _cache_get(
-        [_product_key(pid) for pid in basket]
+        [CATALOGUE_STAMP_KEY]
+        + ([answer_key] if answer_key else [])
+        + [_product_key(pid) for pid in basket]
         + ([_completion_key(version_id, pid) for pid in basket] if version_id else [])
     )
-    products = _products(basket, cached)
+    # The catalogue stamp (a new one if the cache lost it); None while Redis is unavailable.
+    stamp = None if feedback.redis_resting() else catalogue_stamp_current(cached.get(CATALOGUE_STAMP_KEY))
+    # An answer is kept with the catalogue stamp it was made under: any product change (a price, a product
+    # withdrawn) makes the next request answer anew. Only answers that passed the checks below are kept.
+    kept = cached.get(answer_key) if answer_key and stamp is not None else None
+    if kept is not None and kept[0] == stamp:
+        answer = NextItemAnswer(model_version=version_id, basket=asked, results=kept[1])
+        _record(retailer=retailer, user=user, answer=answer)
+        return answer
+    products = _products(basket, cached, stamp)
     if explicit:
         unknown = [pid for pid in basket if not products.get(pid, {}).get("is_active")]
         if unknown:
@@ -307,7 +357,6 @@ def next_item_predict(
     order = selectors.completion_order(rows=rows, basket_vectors=basket_vectors, weights=weights)
 
     names = {pid: data["name"] for pid, data in products.items()}
-    today = timezone.localdate()
     results: list[NextItem] = []
     start = 0
     # The candidates' JSON is read for the best ones only, a few beyond `limit` in case some are no longer
@@ -317,7 +366,7 @@ def next_item_predict(
         start = chunk.stop
         picked = order.rows[chunk.start : chunk.stop].tolist()
         ids = rows.other_id[picked].tolist()
-        products.update(_products(ids, _cache_get([_product_key(pid) for pid in ids])))
+        products.update(_products(ids, _cache_get([_product_key(pid) for pid in ids]), stamp))
         names.update({pid: products[pid]["name"] for pid in ids if pid in products})
         for position, row in zip(chunk, picked, strict=True):
             product = products.get(int(rows.other_id[row]))
@@ -341,6 +390,8 @@ def next_item_predict(
             if len(results) == limit:
                 break
     answer = NextItemAnswer(model_version=version_id, basket=asked, results=results)
+    if stamp is not None:
+        _cache_set({answer_key: (stamp, results)}, ANSWER_SECONDS)
     _record(retailer=retailer, user=user, answer=answer)
     return answer
 

@@ -1,15 +1,18 @@
 """Next-item predictions, the prediction history and feedback batches under /api/v1/."""
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 from catalog.tests.factories import ProductFactory
 from orders.tests.factories import OrderFactory, OrderLineFactory
-from recommendations import feedback
+from recommendations import feedback, selectors
 from recommendations.models import Prediction, RecommendationEvent
+from recommendations.tasks import flush_feedback
 from recommendations.tests.factories import ModelVersionFactory, ProductAssociationFactory
+from smartbasket import read_through
 
 pytestmark = pytest.mark.django_db
 
@@ -227,3 +230,41 @@ def test_anonymous_callers_get_401_and_vendors_403(buffered, method, name) -> No
     vendor = APIClient()
     vendor.force_authenticate(UserFactory(vendor_member=True))
     assert getattr(vendor, method)(reverse(name), {}, format="json").status_code == 403
+
+
+def test_a_repeated_basket_is_answered_from_its_cached_answer_and_recorded_each_time(
+    buffered, api, world, django_assert_num_queries
+) -> None:
+    body = {"product_ids": [world["jam"].pk, world["tea"].pk], "limit": 5}
+    # The world's version left a tombstone for the active version id; its expiry is what this skips.
+    cache.delete(read_through.KEY_PREFIX + selectors.ACTIVE_VERSION_KEY)
+    first = next_item(api, body).json()
+
+    with django_assert_num_queries(0):
+        again = next_item(api, body).json()
+
+    assert again == first
+    flush_feedback()
+    assert Prediction.objects.count() == 2
+    assert RecommendationEvent.objects.filter(surface="basket", kind="impression").count() == 4
+
+
+def test_a_price_change_or_a_withdrawn_product_is_in_the_next_answer(
+    buffered, api, world, django_capture_on_commit_callbacks
+) -> None:
+    body = {"product_ids": [world["jam"].pk, world["tea"].pk], "limit": 5}
+    before = next_item(api, body).json()
+    scones, cups = world["scones"], world["cups"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        scones.unit_price = "9.99"
+        scones.save()
+    repriced = next_item(api, body).json()
+    with django_capture_on_commit_callbacks(execute=True):
+        cups.is_active = False
+        cups.save()
+    withdrawn = next_item(api, body).json()
+
+    assert [item["product"]["id"] for item in before["results"]] == [scones.pk, cups.pk]
+    assert repriced["results"][0]["product"]["unit_price"] == "9.99"
+    assert [item["product"]["id"] for item in withdrawn["results"]] == [scones.pk]
