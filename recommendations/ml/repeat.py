@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recommendations.ml.base import Recommender, dense_rows, iso_day
+from recommendations.ml.base import Recommender, csr_value, dense_rows, iso_day
 from recommendations.ml.data import TrainingData, trend
 from recommendations.ml.types import DuePrediction
 
@@ -100,15 +100,19 @@ class RepeatModel(Recommender):
         return personal + self.padding
 
     def explain(self, row: int, item: int, basket: np.ndarray) -> dict[str, int | float | str] | None:
-        if row < 0 or self.times[row, item] == 0:
+        if row < 0:
+            return None
+        times = csr_value(self.times, row, item)
+        if times == 0:
             return None
         facts: dict[str, int | float | str] = {
-            "times_ordered": int(self.times[row, item]),
+            "times_ordered": int(times),
             "orders_total": int(self.orders_total[row]),
-            "last_ordered": iso_day(self.last_day[row, item]),
+            "last_ordered": iso_day(csr_value(self.last_day, row, item)),
         }
-        if self.cadence[row, item] > 0:
-            facts["cadence_days"] = round(float(self.cadence[row, item]), 1)
+        cadence = csr_value(self.cadence, row, item)
+        if cadence > 0:
+            facts["cadence_days"] = round(float(cadence), 1)
         return facts
 
     def reason(self, row: int, item: int) -> tuple[str, dict[str, int | float | str]] | None:
