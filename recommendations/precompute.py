@@ -4,8 +4,8 @@ Workers write every row of a new ModelVersion beside the active one (publish.py 
 transaction), so readers (selectors.py) never see a half-written version. The refresh after an order rewrites
 one retailer's rows with the same writers. The ML core is imported inside functions only.
 
-A version's precompute is split into shards (PrecomputeShard): the product rows, and the retailers in id
-order cut into ranges of whole scoring batches. The shards are recorded, then queued to the workers (one task
+A version's precompute is split into shards (PrecomputeShard): the retailers in id order cut into ranges of
+whole scoring batches, and the product rows. The shards are recorded, then queued to the workers (one task
 each, through the task outbox); the process that runs the precompute (the retrain) works through them too,
 so one worker process does it all and each further process takes shards off it. Each shard is written in one
 transaction that also marks it done, so a shard is either all there or not at all; a worker killed mid-shard
@@ -334,7 +334,7 @@ def product_names() -> dict[int, str]:
 
 def precompute_shards_plan(*, version: ModelVersion) -> list[PrecomputeShard]:
     """The version's shards: the recorded ones (a resumed precompute keeps those done), or new ones: the
-    product rows, then the retailers in id order, settings.PRECOMPUTE_SHARD_BATCHES batches of
+    retailers in id order, then the product rows; settings.PRECOMPUTE_SHARD_BATCHES batches of
     settings.PRECOMPUTE_RETAILER_BATCH per shard (whole batches: a re-ranked row's stored score carries an
     offset taken over its batch, so other cuts would change the rows)."""
     recorded = list(version.precompute_shards.order_by("index"))
@@ -343,7 +343,7 @@ def precompute_shards_plan(*, version: ModelVersion) -> list[PrecomputeShard]:
     batch = settings.PRECOMPUTE_RETAILER_BATCH
     per_shard = batch * settings.PRECOMPUTE_SHARD_BATCHES
     retailer_ids = list(Retailer.objects.order_by("id").values_list("id", flat=True))
-    shards = [PrecomputeShard(model_version=version, index=0, kind=PrecomputeShard.Kind.PRODUCTS)]
+    shards = []
     for start in range(0, len(retailer_ids), per_shard):
         chunk = retailer_ids[start : start + per_shard]
         shards.append(
@@ -355,6 +355,10 @@ def precompute_shards_plan(*, version: ModelVersion) -> list[PrecomputeShard]:
                 retailer_batch=batch,
             )
         )
+    # Last, as the single-process precompute wrote them: after every retailer's rows.
+    shards.append(
+        PrecomputeShard(model_version=version, index=len(shards), kind=PrecomputeShard.Kind.PRODUCTS)
+    )
     return PrecomputeShard.objects.bulk_create(shards)
 
 
@@ -496,6 +500,9 @@ def model_version_precompute(
             version.precompute_shards.all().delete()
             model_version_rows_delete(version=version)
     with transaction.atomic():
+        if resume:
+            # A fresh try for the shards that stopped the last attempt (their last error stays until done).
+            version.precompute_shards.filter(status=PrecomputeShard.Status.PENDING).update(failures=0)
         shards = precompute_shards_plan(version=version)
         # In-process (the embedded default) this process writes every shard itself: no task to queue.
         if not tasks_run_in_process():
