@@ -38,6 +38,8 @@ class RepeatModel(Recommender):
         self.trend_days = trend_days
 
     def _fit(self, data: TrainingData) -> None:
+        # A refit changes every row's due closeness.
+        self._last_due_row = None
         view = data.view
         lines = view.lines.sort_values(["r", "p", "ts"])
         days = (lines["ts"].to_numpy() - np.datetime64("1970-01-01")) / _DAY
@@ -115,13 +117,22 @@ class RepeatModel(Recommender):
             facts["cadence_days"] = round(float(cadence), 1)
         return facts
 
+    def _due_row(self, row: int) -> np.ndarray:
+        """The retailer's due closeness over every product at its next order. Kept for the last row asked
+        (outside the saved state: the name starts with "_"), since its reasons are built one item after
+        another."""
+        cached = getattr(self, "_last_due_row", None)
+        if cached is None or cached[0] != row:
+            cached = self._last_due_row = (row, self._due(np.array([row]), self.next_order_day[[row]])[0])
+        return cached[1]
+
     def reason(self, row: int, item: int) -> tuple[str, dict[str, int | float | str]] | None:
         """The evidence for `item` as a reason: "due" when its reorder is expected by the retailer's next
         order, else "repeat". The last order is kept as a date: its age depends on the day it is read."""
         facts = self.explain(row, item, np.zeros(0, dtype="int64"))
         if facts is None:
             return None
-        due = self._due(np.array([row]), self.next_order_day[[row]])[0, item]
+        due = self._due_row(row)[item]
         if "cadence_days" in facts and due >= DUE_THRESHOLD:
             keys = ("cadence_days", "last_ordered", "times_ordered")
             return "due", {key: facts[key] for key in keys}
