@@ -96,11 +96,26 @@ def _cache_call(operation: Callable[[], Any], *, what: str) -> tuple[bool, Any]:
 # --- Building
 
 
-def card_item(card: dashboard.Card) -> dict[str, Any]:
+# Products serialized by the documents built in one go, by id: a product is on many retailers' lists, and a
+# ModelSerializer builds its fields anew for each instance (most of a document's cost).
+ProductShapes = dict[int, dict[str, Any]]
+
+
+def _product_shape(product: Any, shapes: ProductShapes | None) -> dict[str, Any]:
+    if shapes is None:
+        return dict(ProductSerializer(product).data)
+    shape = shapes.get(product.pk)
+    if shape is None:
+        shape = shapes[product.pk] = dict(ProductSerializer(product).data)
+    # Each document holds its own copy: a caller changing one item must not change another document.
+    return dict(shape)
+
+
+def card_item(card: dashboard.Card, *, shapes: ProductShapes | None = None) -> dict[str, Any]:
     # The product is made by the API's serializer once, here; the sentences by each read (`_rendered`).
     return {
         "rank": card.rank,
-        "product": dict(ProductSerializer(card.product).data),
+        "product": _product_shape(card.product, shapes),
         "score": float(card.score),
         "probability": card.probability,
         REASONS_FIELD: card.stored_reasons,
@@ -108,13 +123,15 @@ def card_item(card: dashboard.Card) -> dict[str, Any]:
     }
 
 
-def _due_item(rank: int, row: ReorderPrediction, *, version: ModelVersion) -> dict[str, Any]:
+def _due_item(
+    rank: int, row: ReorderPrediction, *, version: ModelVersion, shapes: ProductShapes | None
+) -> dict[str, Any]:
     # A prediction stores its numbers, not a reason: the reason is restated from them with the same wording.
     reason = explanations.due_reason(cadence_days=row.cadence_days, last_ordered=row.last_ordered)
     reference = version.data_cutoff or timezone.now()
     return {
         "rank": rank,
-        "product": dict(ProductSerializer(row.product).data),
+        "product": _product_shape(row.product, shapes),
         "score": float(row.confidence),
         "probability": None,
         REASONS_FIELD: [reason],
@@ -158,9 +175,12 @@ def document_lists(
     }
 
 
-def document_build(*, retailer_id: int, version: ModelVersion, stamp: str | None) -> dict[str, Any]:
+def document_build(
+    *, retailer_id: int, version: ModelVersion, stamp: str | None, shapes: ProductShapes | None = None
+) -> dict[str, Any]:
     """The document from the version's rows: three queries (both recommendation surfaces, the due
-    predictions, the product names the reasons quote), whatever the list sizes.
+    predictions, the product names the reasons quote), whatever the list sizes. `shapes` keeps the products
+    serialized across the documents of one build (documents_build_all).
 
     The lists are chosen as the dashboard chooses them (dashboard.lists_from_rows): discontinued products
     are skipped and a product recommended "for you" is not repeated under "new for you".
@@ -191,12 +211,12 @@ def document_build(*, retailer_id: int, version: ModelVersion, stamp: str | None
     return {
         "model_version": version.pk,
         "generated_at": timezone.now().isoformat(),
-        "for_you": [card_item(card) for card in lists.for_you[:DOCUMENT_LIMIT]],
+        "for_you": [card_item(card, shapes=shapes) for card in lists.for_you[:DOCUMENT_LIMIT]],
         "due": [
-            _due_item(rank, row, version=version)
+            _due_item(rank, row, version=version, shapes=shapes)
             for rank, row in enumerate(lists.due[:DOCUMENT_LIMIT], start=1)
         ],
-        "new_for_you": [card_item(card) for card in lists.new_for_you],
+        "new_for_you": [card_item(card, shapes=shapes) for card in lists.new_for_you],
         # JSON keys are strings: ids are restored by the read.
         NAMES_FIELD: {str(product_id): name for product_id, name in lists.names.items()},
         STAMP_FIELD: stamp,
@@ -303,7 +323,10 @@ def documents_build_all(*, version: ModelVersion, retailer_ids: list[int]) -> in
     """Store the documents of a freshly precomputed version, so that its first requests read a stored
     document (one query, then cached) instead of building one each; returns how many were written."""
     ok, stamp = _cache_call(lambda: cache.get(CATALOGUE_STAMP_KEY), what="catalogue stamp")
+    shapes: ProductShapes = {}
     for retailer_id in retailer_ids:
-        body = document_build(retailer_id=retailer_id, version=version, stamp=stamp if ok else None)
+        body = document_build(
+            retailer_id=retailer_id, version=version, stamp=stamp if ok else None, shapes=shapes
+        )
         _stored(retailer_id=retailer_id, version=version, body=body, replace=True)
     return len(retailer_ids)

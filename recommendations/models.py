@@ -67,6 +67,9 @@ class ModelVersion(models.Model):
     activated_at = models.DateTimeField(null=True, blank=True)
     # Rows and artifacts of old versions are deleted after a retention count; the record and metrics stay.
     pruned_at = models.DateTimeField(null=True, blank=True)
+    # The champion/challenger verdict, kept for the flip that follows the last precompute shard: a precompute
+    # resumed after a failed shard publishes the version as its run had decided.
+    publish_when_precomputed = models.BooleanField(default=False)
 
     objects = ModelVersionQuerySet.as_manager()
 
@@ -146,6 +149,54 @@ class TrainingRun(models.Model):
     def last_log_line(self) -> str:
         lines = self.log.rstrip().splitlines()
         return lines[-1] if lines else ""
+
+
+class PrecomputeShard(models.Model):
+    """One piece of a version's precompute, recorded before its task is queued: the rows of the retailers with
+    ids in [first_retailer_id, last_retailer_id], or (kind "products") the version's product rows.
+
+    A worker claims a pending shard by locking its row (SKIP LOCKED) and writes the shard's rows, its
+    documents and its "done" in that one transaction: a worker killed mid-shard leaves nothing, and its lock
+    goes with its session, so the next claimer takes the shard over. The version is flipped to active only
+    once every shard of it is done (precompute.py).
+    """
+
+    class Kind(models.TextChoices):
+        RETAILERS = "retailers", "Retailers"
+        PRODUCTS = "products", "Products"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="precompute_shards"
+    )
+    index = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.RETAILERS)
+    first_retailer_id = models.BigIntegerField(null=True, blank=True)
+    last_retailer_id = models.BigIntegerField(null=True, blank=True)
+    # Retailers scored together (settings.PRECOMPUTE_RETAILER_BATCH when planned): a resumed shard or one
+    # written by a worker of other settings scores the same batches.
+    retailer_batch = models.PositiveIntegerField(default=500)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # Attempts that raised; the coordinator gives up on the precompute (the run stays resumable) past a limit.
+    failures = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    row_counts = models.JSONField(default=dict, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    # The worker (host name and pid) that wrote the shard, so staff see how the work was spread.
+    written_by = models.CharField(max_length=200, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["model_version", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "index"], name="precomputeshard_unique_index"),
+        ]
+
+    def __str__(self) -> str:
+        return f"shard {self.index} of version {self.model_version_id} ({self.get_status_display()})"
 
 
 class Surface(models.TextChoices):

@@ -3,16 +3,30 @@
 Workers write every row of a new ModelVersion beside the active one (publish.py then flips the pointer in one
 transaction), so readers (selectors.py) never see a half-written version. The refresh after an order rewrites
 one retailer's rows with the same writers. The ML core is imported inside functions only.
+
+A version's precompute is split into shards (PrecomputeShard): the retailers in id order cut into ranges of
+whole scoring batches, and the product rows. The shards are recorded, then queued to the workers (one task
+each, through the task outbox); the process that runs the precompute (the retrain) works through them too,
+so one worker process does it all and each further process takes shards off it. Each shard is written in one
+transaction that also marks it done, so a shard is either all there or not at all; a worker killed mid-shard
+releases its lock with its session and the shard is taken over. The precompute returns only once every shard
+is done; a shard that keeps failing stops it with PrecomputeIncomplete, the version unpublished and the done
+shards kept, so completing it later writes only the missing ones.
 """
 
 import json
+import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, models, transaction
+from django.utils import timezone
 
 from accounts.models import Retailer
 from catalog.models import Product
@@ -20,6 +34,7 @@ from recommendations import documents, explanations
 from recommendations.models import (
     ItemVector,
     ModelVersion,
+    PrecomputeShard,
     ProductAssociation,
     Recommendation,
     RecommendationDocument,
@@ -35,7 +50,13 @@ DUE_COUNT = 30
 ASSOCIATIONS_PER_PRODUCT = 20
 ASSOCIATION_MIN_TOGETHER = 3
 SIMILAR_PER_PRODUCT = 20
-RETAILER_BATCH = 500
+# A shard that raised this many times stops the precompute (the version stays unpublished and resumable).
+MAX_SHARD_FAILURES = 2
+# How often the precompute looks again when every pending shard is being written elsewhere.
+SHARD_POLL_SECONDS = 0.2
+SHARD_TASK = "recommendations.tasks.precompute_shard"
+
+logger = logging.getLogger(__name__)
 
 ROW_MODELS: tuple[type[models.Model], ...] = (
     # First: documents are built from the rows below, and go with them.
@@ -47,7 +68,17 @@ ROW_MODELS: tuple[type[models.Model], ...] = (
     ItemVector,
 )
 
+PRODUCT_ROW_MODELS: tuple[type[models.Model], ...] = (ProductAssociation, SimilarProduct, ItemVector)
+
 Progress = Callable[[str], None]
+
+
+class PrecomputeIncomplete(Exception):
+    """A shard failed MAX_SHARD_FAILURES times: the version is not published; its done shards are kept."""
+
+
+class ShardFailed(Exception):
+    """Writing a claimed shard raised (the cause is chained): its rows rolled back, its failure counted."""
 
 
 def _copy_rows(model: type[models.Model], columns: list[str], rows: Iterable[tuple]) -> int:
@@ -298,41 +329,219 @@ def product_names() -> dict[int, str]:
     return dict(Product.objects.values_list("id", "name"))
 
 
+# --- Shards
+
+
+def precompute_shards_plan(*, version: ModelVersion) -> list[PrecomputeShard]:
+    """The version's shards: the recorded ones (a resumed precompute keeps those done), or new ones: the
+    retailers in id order, then the product rows; settings.PRECOMPUTE_SHARD_BATCHES batches of
+    settings.PRECOMPUTE_RETAILER_BATCH per shard (whole batches: a re-ranked row's stored score carries an
+    offset taken over its batch, so other cuts would change the rows)."""
+    recorded = list(version.precompute_shards.order_by("index"))
+    if recorded:
+        return recorded
+    batch = settings.PRECOMPUTE_RETAILER_BATCH
+    per_shard = batch * settings.PRECOMPUTE_SHARD_BATCHES
+    retailer_ids = list(Retailer.objects.order_by("id").values_list("id", flat=True))
+    shards = []
+    for start in range(0, len(retailer_ids), per_shard):
+        chunk = retailer_ids[start : start + per_shard]
+        shards.append(
+            PrecomputeShard(
+                model_version=version,
+                index=len(shards),
+                first_retailer_id=chunk[0],
+                last_retailer_id=chunk[-1],
+                retailer_batch=batch,
+            )
+        )
+    # Last, as the single-process precompute wrote them: after every retailer's rows.
+    shards.append(
+        PrecomputeShard(model_version=version, index=len(shards), kind=PrecomputeShard.Kind.PRODUCTS)
+    )
+    return PrecomputeShard.objects.bulk_create(shards)
+
+
+def _claimable() -> models.Q:
+    return models.Q(status=PrecomputeShard.Status.PENDING, failures__lt=MAX_SHARD_FAILURES)
+
+
+def _version_held(version_id: int) -> bool:
+    """Whether the version may still take rows, holding its row (FOR SHARE) until the shard commits: a
+    version failed and discarded meanwhile (training_runs) waits for the shard, then deletes its rows too."""
+    if connection.vendor != "postgresql":
+        return _writable(ModelVersion.objects.filter(pk=version_id)).exists()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {ModelVersion._meta.db_table} WHERE id = %s AND status <> %s"
+            " AND pruned_at IS NULL FOR SHARE",
+            [version_id, ModelVersion.Status.FAILED],
+        )
+        return cursor.fetchone() is not None
+
+
+def _writable(versions: models.QuerySet[ModelVersion]) -> models.QuerySet[ModelVersion]:
+    # A failed or pruned version takes no rows; any other may be (re)written, a shard at a time.
+    return versions.exclude(status=ModelVersion.Status.FAILED).filter(pruned_at__isnull=True)
+
+
+def _written_by() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:200]
+
+
+def _shard_write(
+    *, candidates: models.QuerySet[PrecomputeShard], model: Any | None
+) -> PrecomputeShard | None:
+    """Claim the first free pending shard of `candidates` and write it, rows and "done" in one transaction;
+    None when every pending one is taken (by another worker) or done. `model` is loaded from the version's
+    artifact when not given. A shard that raises is left pending with its failure counted."""
+    claimed: PrecomputeShard | None = None
+    try:
+        with transaction.atomic():
+            # SKIP LOCKED: a shard being written elsewhere is passed over; its lock ends with that session.
+            claimed = (
+                candidates.filter(_claimable())
+                .select_for_update(skip_locked=True)
+                .select_related("model_version")
+                .order_by("index")
+                .first()
+            )
+            if claimed is None or not _version_held(claimed.model_version_id):
+                return None
+            version = claimed.model_version
+            if model is None:
+                from recommendations.artifacts import model_version_load
+
+                model = model_version_load(version=version)
+            started = time.monotonic()
+            counts = _shard_rows_write(shard=claimed, version=version, model=model)
+            claimed.status = PrecomputeShard.Status.DONE
+            claimed.row_counts = counts
+            claimed.seconds = round(time.monotonic() - started, 3)
+            claimed.written_by = _written_by()
+            claimed.finished_at = timezone.now()
+            claimed.error = ""
+            claimed.save(
+                update_fields=["status", "row_counts", "seconds", "written_by", "finished_at", "error"]
+            )
+            return claimed
+    except Exception as exc:
+        if claimed is None:
+            raise
+        logger.exception("precompute shard %s of v%s failed", claimed.index, claimed.model_version_id)
+        PrecomputeShard.objects.filter(pk=claimed.pk).update(
+            failures=models.F("failures") + 1, error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+        raise ShardFailed(f"shard {claimed.index} of v{claimed.model_version_id}: {exc}") from exc
+
+
+def _shard_rows_write(*, shard: PrecomputeShard, version: ModelVersion, model: Any) -> dict[str, int]:
+    """The shard's rows, replacing any of its range (a shard is rewritten whole, so this is idempotent)."""
+    names = product_names()
+    if shard.kind == PrecomputeShard.Kind.PRODUCTS:
+        for row_model in PRODUCT_ROW_MODELS:
+            rows = row_model.objects.filter(model_version=version)
+            if rows.exists():
+                rows._raw_delete(rows.db)
+        return _product_rows(version=version, model=model, names=names)
+    retailer_ids = list(
+        Retailer.objects.filter(id__gte=shard.first_retailer_id, id__lte=shard.last_retailer_id)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    model_version_rows_delete(version=version, retailer_ids=retailer_ids)
+    as_of = version.data_cutoff.date()
+    counts = {"for_you": 0, "new_for_you": 0, "due": 0}
+    for start in range(0, len(retailer_ids), shard.retailer_batch):
+        batch = retailer_ids[start : start + shard.retailer_batch]
+        for key, value in _retailer_surfaces(
+            version=version, model=model, retailer_ids=batch, as_of=as_of, names=names
+        ).items():
+            counts[key] += value
+    documents.documents_build_all(version=version, retailer_ids=retailer_ids)
+    return counts
+
+
+def precompute_shard_write(*, shard_id: int) -> int | None:
+    """A worker's share of a precompute: shard `shard_id`, or, when another process has it (or it is done),
+    the next free pending shard of the same version. Returns the shard written, None when there was none."""
+    version_id = (
+        PrecomputeShard.objects.filter(pk=shard_id).values_list("model_version_id", flat=True).first()
+    )
+    if version_id is None:
+        return None
+    written = _shard_write(candidates=PrecomputeShard.objects.filter(pk=shard_id), model=None)
+    if written is None:
+        written = _shard_write(
+            candidates=PrecomputeShard.objects.filter(model_version_id=version_id), model=None
+        )
+    return written.pk if written else None
+
+
 def model_version_precompute(
     *,
     version: ModelVersion,
     model: Any,
     log: Progress | None = None,
     progress: Callable[[int, int], None] | None = None,
+    resume: bool = False,
 ) -> dict[str, int]:
-    """Write every row of `version`, replacing any partial rows from an interrupted attempt (idempotent).
+    """Write every row of `version` through its shards and return once all are done (idempotent).
 
-    `progress(step, steps)` is told after each batch of retailers, the product rows and the documents."""
+    Starts afresh (any rows and shards of the version dropped) unless `resume`, which writes only the shards
+    not yet done. The shards are queued to the workers and worked on here too; `progress(step, steps)` is told
+    the shards done. Raises PrecomputeIncomplete when a shard fails MAX_SHARD_FAILURES times."""
+    from recommendations.outbox import task_outbox_add, tasks_run_in_process
+
     started = time.monotonic()
-    names = product_names()
-    retailer_ids = list(Retailer.objects.order_by("id").values_list("id", flat=True))
-    as_of = version.data_cutoff.date()
-    batches = range(0, len(retailer_ids), RETAILER_BATCH)
-    steps = len(batches) + 2
     report = progress or (lambda step, steps: None)
-    report(0, steps)
-    model_version_rows_delete(version=version)
-    counts = {"for_you": 0, "new_for_you": 0, "due": 0}
-    for done, start in enumerate(batches, 1):
-        batch = retailer_ids[start : start + RETAILER_BATCH]
+    if not resume:
         with transaction.atomic():
-            for key, value in _retailer_surfaces(
-                version=version, model=model, retailer_ids=batch, as_of=as_of, names=names
-            ).items():
-                counts[key] += value
-        if log:
-            log(f"Retailers {start + len(batch):,}/{len(retailer_ids):,}")
-        report(done, steps)
+            version.precompute_shards.all().delete()
+            model_version_rows_delete(version=version)
     with transaction.atomic():
-        counts |= _product_rows(version=version, model=model, names=names)
-    report(steps - 1, steps)
-    documents.documents_build_all(version=version, retailer_ids=retailer_ids)
+        if resume:
+            # A fresh try for the shards that stopped the last attempt (their last error stays until done).
+            version.precompute_shards.filter(status=PrecomputeShard.Status.PENDING).update(failures=0)
+        shards = precompute_shards_plan(version=version)
+        # In-process (the embedded default) this process writes every shard itself: no task to queue.
+        if not tasks_run_in_process():
+            for shard in shards:
+                if shard.status == PrecomputeShard.Status.PENDING:
+                    task_outbox_add(task_name=SHARD_TASK, args=[shard.pk])
+    steps = len(shards)
+    mine = 0
+    all_shards = version.precompute_shards.all()
+    while True:
+        report(all_shards.filter(status=PrecomputeShard.Status.DONE).count(), steps)
+        try:
+            written = _shard_write(candidates=all_shards, model=model)
+        except ShardFailed:
+            # Counted on the shard; it is tried again until it has failed MAX_SHARD_FAILURES times.
+            continue
+        if written is not None:
+            mine += 1
+            continue
+        pending = all_shards.filter(status=PrecomputeShard.Status.PENDING)
+        if not pending.exists():
+            break
+        if not _writable(ModelVersion.objects.filter(pk=version.pk)).exists():
+            raise PrecomputeIncomplete(f"v{version.pk} failed or was pruned during its precompute")
+        failed = list(pending.filter(failures__gte=MAX_SHARD_FAILURES).order_by("index"))
+        if failed:
+            first = failed[0]
+            raise PrecomputeIncomplete(
+                f"{len(failed)} of {steps} precompute shards of v{version.pk} failed {MAX_SHARD_FAILURES} "
+                f"times (shard {first.index}: {first.error}); the other shards are kept"
+            )
+        time.sleep(SHARD_POLL_SECONDS)
     report(steps, steps)
+    counts: dict[str, int] = {}
+    for shard_counts in all_shards.values_list("row_counts", flat=True):
+        for key, value in shard_counts.items():
+            counts[key] = counts.get(key, 0) + value
+    if log:
+        log(f"Precompute: {steps} shards, {mine} written by this process, {steps - mine} by other workers")
     version.row_counts = counts
     version.precompute_seconds = round(time.monotonic() - started, 2)
     version.save(update_fields=["row_counts", "precompute_seconds"])

@@ -59,6 +59,8 @@ def model_version_rollback() -> ModelVersion:
 def failed_version_discard(*, version: ModelVersion) -> None:
     """A failed version never serves: its rows and artifact files go at once, its record and error stay."""
     if version.pruned_at is None:
+        # Its shards go too: a failed version is never completed.
+        version.precompute_shards.all().delete()
         model_version_rows_delete(version=version)
         ModelVersion.objects.filter(pk=version.pk, pruned_at__isnull=True).update(pruned_at=timezone.now())
     model_version_artifacts_remove(version=version)

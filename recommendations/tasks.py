@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from recommendations import feedback, outbox, predictions, refresh, training, training_runs
+from recommendations import feedback, outbox, precompute, predictions, refresh, training, training_runs
 from recommendations.models import TrainingRun
 
 # Training Online Retail takes minutes; the limits stop a stuck run well before the nightly one is due again.
@@ -31,6 +31,23 @@ def retrain(self, run_id: int) -> int | None:
         training_runs.training_run_refuse(run_id=run_id, reason=str(refusal))
         return None
     return run.model_version_id
+
+
+# A shard is a few thousand retailers (seconds to a minute). No retry here: the precompute that queued it
+# writes a shard that failed or whose worker died itself, and gives up after MAX_SHARD_FAILURES.
+@shared_task(soft_time_limit=10 * 60, time_limit=11 * 60, max_retries=0)
+def precompute_shard(shard_id: int) -> int | None:
+    return precompute.precompute_shard_write(shard_id=shard_id)
+
+
+@shared_task(
+    soft_time_limit=RETRAIN_SOFT_LIMIT,
+    time_limit=RETRAIN_HARD_LIMIT,
+    max_retries=0,
+    outbox_redeliver_after=RETRAIN_HARD_LIMIT + 5 * 60,
+)
+def precompute_complete(version_id: int) -> int:
+    return training.model_version_precompute_complete(version_id=version_id).pk
 
 
 @shared_task(soft_time_limit=30, time_limit=60)

@@ -21,7 +21,7 @@ from django.utils import timezone
 from recommendations import reporting
 from recommendations.artifacts import model_version_load
 from recommendations.models import ModelVersion, TrainingRun
-from recommendations.precompute import Progress, model_version_precompute
+from recommendations.precompute import PrecomputeIncomplete, Progress, model_version_precompute
 from recommendations.publish import model_version_activate, model_versions_prune
 from recommendations.training_runs import (
     retrain_lock,
@@ -29,6 +29,7 @@ from recommendations.training_runs import (
     training_run_fail,
     training_run_progress_record,
     training_runs_abandoned_fail,
+    training_runs_active_for,
 )
 from vendors.services import vendors_refresh_all
 
@@ -169,6 +170,16 @@ def training_run_execute(
         version: ModelVersion | None = None
         try:
             version = _train_evaluate_publish(run=run, log=log)
+        except PrecomputeIncomplete as exc:
+            logger.exception("training run %s failed in precompute", run.pk)
+            version = version or run.model_version
+            training_run_fail(
+                run=run,
+                version=version,
+                error=f"{exc}. Complete it with `manage.py retrain --resume-precompute {version.pk}`.",
+                keep_version=True,
+            )
+            raise
         except Exception as exc:
             logger.exception("training run %s failed", run.pk)
             training_run_fail(
@@ -258,6 +269,7 @@ def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
     version.artifact_path = str(artifact_dir)
     version.artifact_sha256 = sha256
     version.decision = decision
+    version.publish_when_precomputed = promote
     version.save(
         update_fields=[
             "parameters",
@@ -266,6 +278,7 @@ def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
             "artifact_path",
             "artifact_sha256",
             "decision",
+            "publish_when_precomputed",
         ]
     )
     log(
@@ -278,16 +291,51 @@ def _train_evaluate_publish(*, run: TrainingRun, log: _RunLog) -> ModelVersion:
     )
     took = reporting.human_duration(version.precompute_seconds)
     log(f"Precomputed {sum(counts.values()):,} rows in {took}: {reporting.counts_text(counts)}")
+    log.progress("publish", 0, 1)
+    version = _precomputed_version_publish(version=version, log=log)
+    log.progress("publish", 1, 1)
+    return version
+
+
+def _precomputed_version_publish(*, version: ModelVersion, log: Progress) -> ModelVersion:
+    """Every shard is written: the version becomes a candidate, and goes live if its run decided so."""
     ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.TRAINING).update(
         status=ModelVersion.Status.CANDIDATE
     )
     version.refresh_from_db()
-    log.progress("publish", 0, 1)
-    if promote:
+    if version.publish_when_precomputed:
         version = model_version_activate(version=version)
         log(f"v{version.pk} is now active")
         # The vendor pages' rollups and forecasts follow the data the new version was trained on.
         vendors_refresh_all(forecasts=True)
     model_versions_prune()
-    log.progress("publish", 1, 1)
     return version
+
+
+def model_version_precompute_complete(*, version_id: int, echo: Progress | None = None) -> ModelVersion:
+    """Write the shards of a version's precompute that are not done yet (all of them when it has none), then
+    publish it as its run decided when it was still being built (a precompute stopped by a failing shard).
+
+    Holds the retrain lock, so it never runs beside a retrain. Raises RetrainRefused when a retrain holds it,
+    ValidationError for a version that is not a candidate or still in training, PrecomputeIncomplete when a
+    shard fails again (the version stays as it was, resumable)."""
+    with retrain_lock():
+        version = ModelVersion.objects.get(pk=version_id)
+        if version.status not in (ModelVersion.Status.TRAINING, ModelVersion.Status.CANDIDATE) or (
+            version.pruned_at
+        ):
+            raise ValidationError(
+                f"v{version.pk} is {version.get_status_display().lower()}: nothing to complete."
+            )
+        if version.status == ModelVersion.Status.TRAINING and (
+            not version.artifact_path or training_runs_active_for(version=version)
+        ):
+            raise ValidationError(f"v{version.pk} is still being trained.")
+        log = echo or (lambda line: logger.info("precompute of v%s: %s", version.pk, line))
+        counts = model_version_precompute(
+            version=version, model=model_version_load(version=version), log=log, resume=True
+        )
+        log(f"Precomputed {sum(counts.values()):,} rows: {reporting.counts_text(counts)}")
+        if version.status == ModelVersion.Status.CANDIDATE:
+            return version
+        return _precomputed_version_publish(version=version, log=log)

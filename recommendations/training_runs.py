@@ -190,7 +190,19 @@ def training_run_refuse(*, run_id: int, reason: str) -> None:
     )
 
 
-def training_run_fail(*, run: TrainingRun, version: ModelVersion | None, error: str) -> None:
+def training_runs_active_for(*, version: ModelVersion) -> bool:
+    """Whether a run building `version` is still pending or running."""
+    return TrainingRun.objects.filter(
+        model_version=version, status__in=[TrainingRun.Status.PENDING, TrainingRun.Status.RUNNING]
+    ).exists()
+
+
+def training_run_fail(
+    *, run: TrainingRun, version: ModelVersion | None, error: str, keep_version: bool = False
+) -> None:
+    """The run failed. Its version, if still being built, fails and is cleared, unless `keep_version`: a
+    precompute stopped by a failing shard keeps its version in training with the shards written, to be
+    completed (training.model_version_precompute_complete)."""
     now = timezone.now()
     TrainingRun.objects.filter(pk=run.pk).update(
         status=TrainingRun.Status.FAILED,
@@ -198,6 +210,9 @@ def training_run_fail(*, run: TrainingRun, version: ModelVersion | None, error: 
         finished_at=now,
         duration=(now - run.started_at).total_seconds() if run.started_at else None,
     )
+    if keep_version and version is not None:
+        ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.TRAINING).update(error=error)
+        return
     # Only a version still being built is failed and cleared; one already published keeps serving.
     if version is not None and ModelVersion.objects.filter(
         pk=version.pk, status=ModelVersion.Status.TRAINING

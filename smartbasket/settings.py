@@ -305,6 +305,12 @@ CELERY_TIMEZONE = "UTC"
 # doubling the delay at each further publish. Keep it longer than the time limit of the tasks that use it
 # (a refresh: 90 s); a retrain declares its own, longer delay (recommendations/tasks.py).
 OUTBOX_REDELIVER_SECONDS = envint("SMARTBASKET_OUTBOX_REDELIVER_SECONDS", 600, minimum=1)
+# The precompute scores retailers in batches of this many and splits them into shards of so many batches,
+# one Celery task each (recommendations/precompute.py). Both are recorded with each shard when a version's
+# precompute is planned. A re-ranked row's stored score carries an offset taken over its batch, so another
+# batch size changes those scores (never an order); the shard size changes nothing but how work is spread.
+PRECOMPUTE_RETAILER_BATCH = envint("SMARTBASKET_PRECOMPUTE_RETAILER_BATCH", 500, minimum=1)
+PRECOMPUTE_SHARD_BATCHES = envint("SMARTBASKET_PRECOMPUTE_SHARD_BATCHES", 2, minimum=1)
 
 # E-mail (accounts/mail/): order confirmations and the weekly reorder digest, sent by Celery tasks. With
 # EMAIL_HOST set, SMTP; without it (development, the demo) the console backend, which writes each mail to the

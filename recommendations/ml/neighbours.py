@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
-from recommendations.ml.base import Recommender, dense_rows
+from recommendations.ml.base import Recommender, csr_value, dense_rows
 from recommendations.ml.data import TrainingData, trend
 
 
@@ -71,5 +71,5 @@ class NeighbourModel(Recommender):
     def explain(self, row: int, item: int, basket: np.ndarray) -> dict[str, int | float | str] | None:
         if row < 0 or not self.neighbours.shape[1]:
             return None
-        bought = int((self.vectors[self.neighbours[row]][:, item].toarray() > 0).sum())
+        bought = sum(int(csr_value(self.vectors, int(other), item) > 0) for other in self.neighbours[row])
         return {"neighbours_bought": bought, "neighbours": int(self.neighbours.shape[1])} if bought else None

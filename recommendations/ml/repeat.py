@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recommendations.ml.base import Recommender, dense_rows, iso_day
+from recommendations.ml.base import Recommender, csr_value, dense_rows, iso_day
 from recommendations.ml.data import TrainingData, trend
 from recommendations.ml.types import DuePrediction
 
@@ -38,6 +38,8 @@ class RepeatModel(Recommender):
         self.trend_days = trend_days
 
     def _fit(self, data: TrainingData) -> None:
+        # A refit changes every row's due closeness.
+        self._last_due_row = None
         view = data.view
         lines = view.lines.sort_values(["r", "p", "ts"])
         days = (lines["ts"].to_numpy() - np.datetime64("1970-01-01")) / _DAY
@@ -100,16 +102,29 @@ class RepeatModel(Recommender):
         return personal + self.padding
 
     def explain(self, row: int, item: int, basket: np.ndarray) -> dict[str, int | float | str] | None:
-        if row < 0 or self.times[row, item] == 0:
+        if row < 0:
+            return None
+        times = csr_value(self.times, row, item)
+        if times == 0:
             return None
         facts: dict[str, int | float | str] = {
-            "times_ordered": int(self.times[row, item]),
+            "times_ordered": int(times),
             "orders_total": int(self.orders_total[row]),
-            "last_ordered": iso_day(self.last_day[row, item]),
+            "last_ordered": iso_day(csr_value(self.last_day, row, item)),
         }
-        if self.cadence[row, item] > 0:
-            facts["cadence_days"] = round(float(self.cadence[row, item]), 1)
+        cadence = csr_value(self.cadence, row, item)
+        if cadence > 0:
+            facts["cadence_days"] = round(float(cadence), 1)
         return facts
+
+    def _due_row(self, row: int) -> np.ndarray:
+        """The retailer's due closeness over every product at its next order. Kept for the last row asked
+        (outside the saved state: the name starts with "_"), since its reasons are built one item after
+        another."""
+        cached = getattr(self, "_last_due_row", None)
+        if cached is None or cached[0] != row:
+            cached = self._last_due_row = (row, self._due(np.array([row]), self.next_order_day[[row]])[0])
+        return cached[1]
 
     def reason(self, row: int, item: int) -> tuple[str, dict[str, int | float | str]] | None:
         """The evidence for `item` as a reason: "due" when its reorder is expected by the retailer's next
@@ -117,7 +132,7 @@ class RepeatModel(Recommender):
         facts = self.explain(row, item, np.zeros(0, dtype="int64"))
         if facts is None:
             return None
-        due = self._due(np.array([row]), self.next_order_day[[row]])[0, item]
+        due = self._due_row(row)[item]
         if "cadence_days" in facts and due >= DUE_THRESHOLD:
             keys = ("cadence_days", "last_ordered", "times_ordered")
             return "due", {key: facts[key] for key in keys}

@@ -2,18 +2,21 @@
 
 With a broker configured (REDIS_URL) the run is queued for a worker; otherwise, or with --in-process, it runs
 here and draws a progress bar per stage. `--run <id>` runs a training run created elsewhere (the admin's
-"Retrain now" on the embedded default starts this in a process of its own).
+"Retrain now" on the embedded default starts this in a process of its own). `--resume-precompute <version>`
+completes a precompute that a failing shard stopped.
 """
 
 import json
 from typing import IO, Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from recommendations import reporting, training, training_runs
-from recommendations.models import TaskOutbox, TrainingRun
+from recommendations.models import ModelVersion, TaskOutbox, TrainingRun
+from recommendations.precompute import PrecomputeIncomplete
 
 # Stage, share done, steps and time spent; no rate (a stage's steps take very different times).
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} [{elapsed}]"
@@ -55,6 +58,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--in-process", action="store_true", help="run here even when a broker is set")
         parser.add_argument("--run", type=int, dest="run_id", help="run this pending training run here")
+        parser.add_argument(
+            "--resume-precompute",
+            type=int,
+            metavar="VERSION",
+            help="write the missing precompute shards of this version (its run failed in precompute), then"
+            " publish it as its run decided",
+        )
         parser.add_argument("--cutoff", help="train on orders placed up to this ISO date-time only")
         parser.add_argument(
             "--hybrid-params",
@@ -63,6 +73,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: Any) -> None:
+        if options["resume_precompute"] is not None:
+            self._resume(options["resume_precompute"])
+            return
         if options["run_id"] is not None:
             if not TrainingRun.objects.filter(pk=options["run_id"]).exists():
                 raise CommandError(f"There is no training run #{options['run_id']}.")
@@ -92,6 +105,17 @@ class Command(BaseCommand):
 
         run = training_runs.training_run_create(trigger=TrainingRun.Trigger.COMMAND, parameters=parameters)
         self._execute(run.pk)
+
+    def _resume(self, version_id: int) -> None:
+        if not ModelVersion.objects.filter(pk=version_id).exists():
+            raise CommandError(f"There is no model version v{version_id}.")
+        try:
+            version = training.model_version_precompute_complete(
+                version_id=version_id, echo=self.stdout.write
+            )
+        except (training_runs.RetrainRefused, ValidationError, PrecomputeIncomplete) as exc:
+            raise CommandError(f"v{version_id} not completed: {exc}") from None
+        self.stdout.write(self.style.SUCCESS(f"v{version.pk} {version.status}"))
 
     def _execute(self, run_id: int) -> None:
         # The raw stream: Django's OutputWrapper ends every write with a newline, which breaks a redrawn bar.
