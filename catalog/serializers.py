@@ -9,6 +9,7 @@ from catalog.forms import ProductFilterForm
 from catalog.models import Category, Product
 from catalog.selectors import Bought, ProductFilters, Sort
 from smartbasket.api.pagination import MAX_PAGE_SIZE
+from smartbasket.api.parameters import ParametersSerializer
 from vendors.models import Vendor
 
 
@@ -70,7 +71,7 @@ class ProductPageSerializer(PageSerializer):
 _FORM_FIELDS = ProductFilterForm.base_fields
 
 
-class ProductQuerySerializer(serializers.Serializer):
+class ProductQuerySerializer(ParametersSerializer):
     """The catalogue's query string, with the portal form's limits and choices; unlike the page, which drops
     an invalid value, the API answers it with a 400 so an app never shows a silently unfiltered list."""
 

@@ -10,6 +10,7 @@ from orders import services
 from orders.models import Order, OrderLine
 from orders.selectors import BasketSummary
 from smartbasket.api.pagination import MAX_PAGE_SIZE
+from smartbasket.api.parameters import ParametersSerializer
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
@@ -77,7 +78,7 @@ class OrderPageSerializer(PageSerializer):
     results = OrderSummarySerializer(many=True)
 
 
-class OrderListQuerySerializer(serializers.Serializer):
+class OrderListQuerySerializer(ParametersSerializer):
     q = serializers.CharField(
         required=False,
         default="",

@@ -16,13 +16,14 @@ from recommendations import feedback, predictions
 from recommendations.models import Prediction, RecommendationEvent
 from recommendations.serializers import ReasonSerializer
 from smartbasket.api.pagination import PagePagination
+from smartbasket.api.parameters import ParametersSerializer
 
 # Ids are 32-bit in the database: a larger number cannot name a product, and must not reach a query.
 MAX_ID = 2**31 - 1
 MAX_FEEDBACK_EVENTS = 200
 
 
-class NextItemRequestSerializer(serializers.Serializer):
+class NextItemRequestSerializer(ParametersSerializer):
     product_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
@@ -34,7 +35,7 @@ class NextItemRequestSerializer(serializers.Serializer):
     )
 
 
-class NextItemQuerySerializer(serializers.Serializer):
+class NextItemQuerySerializer(ParametersSerializer):
     limit = serializers.IntegerField(
         min_value=1, max_value=predictions.MAX_LIMIT, default=predictions.DEFAULT_LIMIT
     )

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from catalog.serializers import ProductSerializer
 from orders.models import MAX_LINE_QUANTITY
+from smartbasket.api.parameters import ParametersSerializer
 
 # The longest list the API hands out (`?limit=` is at most this); a document holds this many of each list.
 DOCUMENT_LIMIT = 50
@@ -48,7 +49,7 @@ class DueItemSerializer(RecommendationItemSerializer):
     suggested_quantity = serializers.IntegerField(min_value=1)
 
 
-class RecommendationQuerySerializer(serializers.Serializer):
+class RecommendationQuerySerializer(ParametersSerializer):
     kind = serializers.ChoiceField(
         choices=list(KINDS), required=False, help_text="One list only; all three when omitted."
     )
