@@ -63,7 +63,9 @@ return {generation, string.sub(stored, split + 1)}
 
 
 def _answers_key(*, version_id: int, retailer_id: int) -> str:
-    return cache.make_and_validate_key(f"recanswers:v{version_id}:r{retailer_id}")
+    # make_key, not make_and_validate_key: these keys are ASCII of our own making, and the validation walks
+    # every character in Python on every read.
+    return cache.make_key(f"recanswers:v{version_id}:r{retailer_id}")
 
 
 def list_impressions(
@@ -103,7 +105,7 @@ def answer_read(
     generation = None
     if client is not None:
         keys = [
-            cache.make_and_validate_key(CATALOGUE_STAMP_KEY),
+            cache.make_key(CATALOGUE_STAMP_KEY),
             documents.generation_key(version_id=version_id, retailer_id=retailer.pk),
             answers_key,
             feedback.buffer_key(feedback.EVENTS_QUEUE),

@@ -60,7 +60,7 @@ def cache_key(*, version_id: int, retailer_id: int) -> str:
 
 def generation_key(*, version_id: int, retailer_id: int) -> str:
     """The Redis key naming the cached document's generation (answers.py files rendered answers under it)."""
-    return cache.make_and_validate_key(f"recgen:v{version_id}:r{retailer_id}")
+    return cache.make_key(f"recgen:v{version_id}:r{retailer_id}")
 
 
 def generation_of(document: dict[str, Any]) -> str:

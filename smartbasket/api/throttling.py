@@ -68,7 +68,7 @@ class _FailOpen(throttling.SimpleRateThrottle):
         The counter outlives its window by a second, so a request at the very end still finds it."""
         timeout = self.duration + 1
         if isinstance(self.cache, RedisCache):
-            stored = self.cache.make_and_validate_key(key)
+            stored = self.cache.make_key(key)
             pipeline = self.cache._cache.get_client(write=True).pipeline(transaction=False)
             pipeline.incr(stored)
             pipeline.expire(stored, timeout)
