@@ -3,10 +3,12 @@
 The answer is basket completion (selectors.completion_order, shared with the basket page) over rows that
 never change within a model version, so they are cached in Redis per (version, product): a product's
 association rows as columns with its vector and the matrix of the vectors of the products they name (one
-entry), plus the product's JSON (shortly, as prices and availability change), read for the basket and for
-the best candidates only. A warm request reads them in two cache round trips and no query, whatever the
-basket size, and ranks with array operations; only the answer's own candidates become Python objects. A cold
-one or Redis down adds queries that each read the whole basket or candidate set at once.
+entry), plus the product's JSON (under the catalogue stamp, as prices and availability change), read for the
+basket and for the best candidates only. A warm request reads them in three cache round trips and no query,
+whatever the basket size, and ranks with array operations; only the answer's own candidates become Python
+objects. The answer itself is kept per (version, day, basket, limit) under the catalogue stamp: a basket
+asked again costs one round trip. A cold request or Redis down adds queries that each read the whole basket
+or candidate set at once.
 
 Neither the impressions nor the Prediction row are inserted on the request path: both are appended to Redis
 lists in one pipelined round trip and written by the `flush_feedback` task (feedback.buffer_flush). The
@@ -100,39 +102,20 @@ class NextItemAnswer:
     results: list[NextItem] = field(default_factory=list)
 
 
-class _Found:
-    """Values read in one MGET, unpickled when first asked for: a request that finds its answer cached reads
-    the basket's entries in the same round trip but never decodes them."""
-
-    def __init__(self, raw: dict[str, Any], *, encoded: bool) -> None:
-        self._raw = raw
-        self._encoded = encoded
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._raw
-
-    def __getitem__(self, key: str) -> Any:
-        value = self._raw[key]
-        return _serializer.loads(value) if self._encoded else value
-
-    def get(self, key: str) -> Any:
-        return self[key] if key in self._raw else None
-
-
-def _cache_get(keys: list[str]) -> _Found:
+def _cache_get(keys: list[str]) -> dict[str, Any]:
     """The cached values of `keys` that exist. With Redis, one MGET on the cache's own connection: the cache
     API's per-key checks cost a request with a few dozen keys more than the round trip itself."""
     if not keys or feedback.redis_resting():
-        return _Found({}, encoded=False)
+        return {}
     client = feedback.buffer_client()
     try:
         if client is None:
-            return _Found(cache.get_many(keys), encoded=False)
+            return cache.get_many(keys)
         found = client.mget([cache.make_key(key) for key in keys])
     except (redis.RedisError, OSError) as error:
         feedback.buffer_failed(error)
-        return _Found({}, encoded=False)
-    return _Found({key: raw for key, raw in zip(keys, found, strict=True) if raw is not None}, encoded=True)
+        return {}
+    return {key: _serializer.loads(raw) for key, raw in zip(keys, found, strict=True) if raw is not None}
 
 
 def _cache_set(values: dict[str, Any], timeout: int) -> None:
@@ -181,7 +164,9 @@ class Completion:
         return len(self.lift)
 
 
-def _products(product_ids: Sequence[int], cached: _Found, stamp: int | None) -> dict[int, dict[str, Any]]:
+def _products(
+    product_ids: Sequence[int], cached: dict[str, Any], stamp: int | None
+) -> dict[int, dict[str, Any]]:
     """Product JSON (ProductSerializer) by id, from the cache where it was made under the current catalogue
     `stamp`, the others in one query; unknown ids absent. Without a stamp (Redis unavailable) nothing is
     kept."""
@@ -220,7 +205,9 @@ def _completion_of(rows: list[tuple], vector: bytes, vectors: dict[int, bytes]) 
     return Completion(integers, lift, vector, others, has_vector)
 
 
-def _completions(version_id: int, product_ids: Sequence[int], cached: _Found) -> dict[int, Completion]:
+def _completions(
+    version_id: int, product_ids: Sequence[int], cached: dict[str, Any]
+) -> dict[int, Completion]:
     """Each product's completion entry from the cache; the misses in two queries (their rows, then the
     vectors of the products and of every product their rows name), then cached."""
     found = {
@@ -324,21 +311,21 @@ def next_item_predict(
     answer_key = (
         _answer_key(version_id=version_id, basket=basket, limit=limit, today=today) if version_id else None
     )
-    cached = _cache_get(
-        [CATALOGUE_STAMP_KEY]
-        + ([answer_key] if answer_key else [])
-        + [_product_key(pid) for pid in basket]
-        + ([_completion_key(version_id, pid) for pid in basket] if version_id else [])
-    )
+    found = _cache_get([CATALOGUE_STAMP_KEY, *([answer_key] if answer_key else [])])
     # The catalogue stamp (a new one if the cache lost it); None while Redis is unavailable.
-    stamp = None if feedback.redis_resting() else catalogue_stamp_current(cached.get(CATALOGUE_STAMP_KEY))
+    stamp = None if feedback.redis_resting() else catalogue_stamp_current(found.get(CATALOGUE_STAMP_KEY))
     # An answer is kept with the catalogue stamp it was made under: any product change (a price, a product
     # withdrawn) makes the next request answer anew. Only answers that passed the checks below are kept.
-    kept = cached.get(answer_key) if answer_key and stamp is not None else None
+    kept = found.get(answer_key) if answer_key and stamp is not None else None
     if kept is not None and kept[0] == stamp:
         answer = NextItemAnswer(model_version=version_id, basket=asked, results=kept[1])
         _record(retailer=retailer, user=user, answer=answer)
         return answer
+    # Otherwise the basket's entries, in a second round trip: a found answer needs none of them.
+    cached = _cache_get(
+        [_product_key(pid) for pid in basket]
+        + ([_completion_key(version_id, pid) for pid in basket] if version_id else [])
+    )
     products = _products(basket, cached, stamp)
     if explicit:
         unknown = [pid for pid in basket if not products.get(pid, {}).get("is_active")]
