@@ -813,7 +813,8 @@ class HybridRecommender:
                 continue
             model = self.models[name]
             if name == "repeat":
-                reason = model.reason(row, item)
+                # A product the retailer never bought scores by the repeat model's popularity padding alone.
+                reason = model.reason(row, item) or model.padding_reason(item)
             else:
                 facts = model.explain(row, item, basket)
                 reason = None if facts is None else (model.kind, facts)

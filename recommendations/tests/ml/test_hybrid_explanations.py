@@ -6,7 +6,7 @@ import pytest
 
 from recommendations.ml.hybrid import RANKING_FEATURES, HybridRecommender, normalise_rows
 from recommendations.ml.reranker import Reranker, candidate_features, feature_names
-from recommendations.tests.ml.test_hybrid import _staples_and_fresh_finds
+from recommendations.tests.ml.test_hybrid import FAST, _shop, _staples_and_fresh_finds
 
 MEMBERS = ["popularity", "repeat", "association", "tifu_knn", "factorization", "content"]
 # A member's share of a product's blend from which it must give a reason (smaller shares are not shown).
@@ -22,7 +22,7 @@ def reranked() -> HybridRecommender:
 
 def _kinds(hybrid: HybridRecommender, member: str) -> set[str]:
     """The reason kinds a member's evidence is given as."""
-    return {"repeat", "due"} if member == "repeat" else {hybrid.models[member].kind}
+    return {"repeat", "due", "in_orders"} if member == "repeat" else {hybrid.models[member].kind}
 
 
 def _shares(hybrid: HybridRecommender, retailers: list[int]) -> dict[str, np.ndarray]:
@@ -55,6 +55,22 @@ def test_every_member_that_contributes_to_a_blended_product_gives_its_reason(
             assert kinds & _kinds(reranked, name), (rec, name)
         blended += len(contributing) >= 2
     assert blended >= len(recs) // 2
+
+
+def test_a_product_the_repeat_model_ranks_by_popularity_cites_the_orders_it_is_in() -> None:
+    data = _shop()
+    hybrid = HybridRecommender(**FAST).fit(data)
+    assert hybrid.validation["hybrid"]["serves"] == "repeat"
+    orders_with = data.interactions.groupby("product")["order"].nunique()
+    n_orders = data.interactions["order"].nunique()
+
+    recs = hybrid.recommend([1], n=10)
+
+    never_bought = [rec for rec in recs if rec.product not in {11, 21, 31, 1, 2}]
+    assert never_bought
+    for rec in never_bought:
+        reason = next(reason for reason in rec.reasons if reason.kind == "in_orders")
+        assert reason.facts == {"orders": int(orders_with[rec.product]), "n_orders": int(n_orders)}
 
 
 def test_the_re_rankers_feature_shares_add_up_to_its_log_odds_and_favour_the_informative_feature() -> None:
