@@ -1,9 +1,10 @@
 """Learned re-ranker: gradient-boosted trees over candidate features of the blend's top candidates.
 
-Trained on validation baskets (features from models fitted without them); tried only over a blend the
-significance gate accepted, and kept only if its out-of-fold scores (each half of the validation retailers
-scored by the trees fitted on the other) pass the same gate against the best single model and beat the blend
-on average (recommendations/ml/hybrid.py, recommendations/ml/significance.py).
+Trained on validation baskets (features from models fitted without them); tried over whatever the
+significance gate chose (the blend, or the best single model when it refused the blend: the features hold
+every member's score either way), and kept only if its out-of-fold scores (each half of the validation
+retailers scored by the trees fitted on the other) pass the same gate against the best single model and beat
+what it re-ranks on average (recommendations/ml/hybrid.py, recommendations/ml/significance.py).
 """
 
 import pickle
