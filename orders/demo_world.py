@@ -257,6 +257,10 @@ class DemoWorldConfig:
     vendors: int = 6
     # Two yearly cycles and a month: a 52-week season is seen twice and the last 365 days have a year before.
     days: int = 760
+    # False: no personal signal. Every retailer draws every basket from one shared popularity distribution (no
+    # staples, segment affinities, bundles, seasons or story), so a retailer's history says nothing about its
+    # next basket that popularity does not: the world where popularity is the best model (docs/evaluation.md).
+    personal_signal: bool = True
 
 
 @dataclass(frozen=True)
@@ -344,15 +348,17 @@ def demo_world_build(
     vendors = _build_vendors(rng, fake, config.vendors)
     categories = _build_categories()
     products = _build_products(rng, config.products, vendors, categories, start, end)
-    bundles = _bundles(rng, products)
+    bundles = _bundles(rng, products) if config.personal_signal else []
     retailers = _build_retailers(rng, fake, config.retailers, start, end)
-    story = _story(rng, vendors[0], products, retailers, start)
+    story = _story(rng, vendors[0], products, retailers, start) if config.personal_signal else None
     if story:
         story_skus = {story.missing_sku, *story.companion_skus}
         bundles = [bundle for bundle in bundles if not story_skus & {product.sku for product in bundle}]
         by_sku = {product.sku: product for product in products}
         bundles.append([by_sku[sku] for sku in (story.missing_sku, *story.companion_skus)])
-    orders, lines = _build_history(rng, retailers, products, bundles, start, end, story)
+    orders, lines = _build_history(
+        rng, retailers, products, bundles, start, end, story, personal_signal=config.personal_signal
+    )
 
     summary.vendors, summary.categories, summary.products = len(vendors), len(categories), len(products)
     summary.retailers, summary.orders, summary.lines = len(retailers), orders, lines
@@ -572,6 +578,8 @@ def _build_history(
     start: datetime,
     end: datetime,
     story: DemoStory | None,
+    *,
+    personal_signal: bool = True,
 ) -> tuple[int, int]:
     seasons = {
         product.pk: CATALOGUE[product.category.parent.name][product.category.name][3]
@@ -590,15 +598,16 @@ def _build_history(
     span_days = (end - start).days
     order_count = line_count = 0
     for index, retailer in enumerate(retailers):
-        affinity = SEGMENT_AFFINITY[retailer.segment]
+        affinity = SEGMENT_AFFINITY[retailer.segment] if personal_signal else defaultdict(lambda: 1.0)
         weights = [affinity[department_of[p.pk]] * popularity[p.pk] for p in products]
         joined_at = retailer.created_at
         available = [p for p in products if p.created_at <= joined_at] or products
         available_weights = [affinity[department_of[p.pk]] * popularity[p.pk] for p in available]
         staples = []
         # dict.fromkeys drops repeats while keeping the draw order, so the seed fully decides the staples.
+        staple_count = 25 if index == 0 else rng.randint(5, 14)
         for product in dict.fromkeys(
-            rng.choices(available, weights=available_weights, k=25 if index == 0 else rng.randint(5, 14))
+            rng.choices(available, weights=available_weights, k=staple_count if personal_signal else 0)
         ):
             period = rng.choice([7, 14, 21, 28]) * rng.uniform(0.8, 1.3)
             staples.append(
@@ -630,10 +639,12 @@ def _build_history(
                             staple.product,
                             max(1, round(staple.quantity * season * rng.uniform(0.7, 1.3))),
                         )
-            for product in rng.choices(products, weights=weights, k=rng.randint(1, 3 + round(3 * progress))):
+            # Without personal signal the shared draw is the whole basket, about as large as a demo basket.
+            draws = rng.randint(1, 3 + round(3 * progress)) if personal_signal else rng.randint(2, 8)
+            for product in rng.choices(products, weights=weights, k=draws):
                 if product.created_at > when:
                     continue
-                if rng.random() > _season_factor(seasons.get(product.pk, ""), when) / 2:
+                if personal_signal and rng.random() > _season_factor(seasons.get(product.pk, ""), when) / 2:
                     continue
                 basket.setdefault(product.pk, (product, rng.randint(1, 3)))
             for product, _quantity in list(basket.values()):

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.db import transaction
-from django.db.models import Max, Min, QuerySet, Sum
+from django.db.models import Count, Max, Min, QuerySet, Sum
 
 from accounts.models import Retailer, User
 from catalog.models import Product
@@ -84,6 +84,41 @@ def test_the_history_has_staples_reordered_by_each_retailer():
     assert not Order.objects.filter(status=Order.Status.DRAFT).exists()
 
 
+def _own_and_popular_hits(k: int = 10) -> tuple[float, float]:
+    """Mean share of each retailer's last order found in its own k most bought products before it, and in
+    the k products most bought by everybody before it."""
+    own_hits, popular_hits = [], []
+    for retailer in Retailer.objects.all():
+        orders = list(Order.objects.filter(retailer=retailer).order_by("placed_at"))
+        if len(orders) < 2:
+            continue
+        last = set(OrderLine.objects.filter(order=orders[-1]).values_list("product", flat=True))
+        before = OrderLine.objects.filter(order__placed_at__lt=orders[-1].placed_at)
+
+        def top(lines: QuerySet) -> set[int]:
+            ranked = lines.values("product").annotate(n=Count("id")).order_by("-n", "product")[:k]
+            return {row["product"] for row in ranked}
+
+        own_hits.append(len(last & top(before.filter(order__retailer=retailer))) / len(last))
+        popular_hits.append(len(last & top(before)) / len(last))
+    return sum(own_hits) / len(own_hits), sum(popular_hits) / len(popular_hits)
+
+
+def test_without_personal_signal_a_retailers_history_predicts_its_next_order_no_better_than_popularity():
+    config = DemoWorldConfig(seed=7, retailers=30, products=60, vendors=2, days=240)
+    demo_world_build(config=config, today=TODAY)
+    personal = _own_and_popular_hits()
+
+    summary = demo_world_build(
+        config=DemoWorldConfig(**{**vars(config), "personal_signal": False}), today=TODAY, reset=True
+    )
+    shared = _own_and_popular_hits()
+
+    assert personal[0] > personal[1] + 0.1
+    assert shared[0] <= shared[1] + 0.02
+    assert summary.story is None and summary.orders > 30 * 10
+
+
 def test_it_refuses_to_build_over_existing_demo_data():
     demo_world_build(config=SMALL, today=TODAY)
 
@@ -102,6 +137,17 @@ def test_the_command_prints_the_logins():
     assert f"password {DEMO_PASSWORD}" in stdout.getvalue()
     with pytest.raises(CommandError, match="--reset"):
         call_command("seed_demo", "--retailers", "4", "--products", "30", stdout=io.StringIO())
+
+
+def test_the_command_builds_the_world_without_personal_signal_when_asked():
+    sizes = ["--retailers", "6", "--products", "40", "--vendors", "2", "--days", "90", "--seed", "3"]
+    call_command("seed_demo", *sizes, "--no-personal-signal", stdout=io.StringIO())
+    built = _world()
+
+    config = DemoWorldConfig(seed=3, retailers=6, products=40, vendors=2, days=90, personal_signal=False)
+    demo_world_build(config=config, reset=True)
+
+    assert _world() == built
 
 
 # --- The demo vendor's story, proved from raw placed order lines.

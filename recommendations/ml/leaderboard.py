@@ -251,9 +251,12 @@ def format_intervals(board: dict[str, Any]) -> str:
 
 def format_selection(board: dict[str, Any]) -> str:
     """One line per decision of the significance gate on validation."""
-    # What serves when a step is refused: the best single model instead of a blend, the blend instead of a
-    # re-ranker, the best single completion scorer instead of completion's blend.
-    fallback = {"blend": board["validation_best_single"], "reranker": "the blend"}
+    # What serves when a step is refused: the best single model instead of a blend, what the re-ranker was
+    # tried over (the blend if it was kept, else the best single model) instead of a re-ranker, the best
+    # single completion scorer instead of completion's blend.
+    best = board["validation_best_single"]
+    blend_kept = board["selection"].get("blend", {}).get("accepted", False)
+    fallback = {"blend": best, "reranker": "the blend" if blend_kept else best}
     lines = []
     for step, decision in board["selection"].items():
         gain = decision.get("gain_over_best_single")

@@ -73,6 +73,9 @@ class RepeatModel(Recommender):
         popularity = np.bincount(view.lines["p"], minlength=view.n_products).astype("float64")
         # Products the retailer never bought tie at zero: popularity orders them (as in the README baseline).
         self.padding = 1e-3 * popularity / max(popularity.max(initial=0), 1)
+        # The padding's evidence: in how many of the training orders each product is (`padding_reason`).
+        self.product_orders = popularity.astype("int64")
+        self.n_orders = len(view.orders)
         self.orders_total = np.bincount(view.orders["r"], minlength=view.n_retailers)
         # The next order is expected one typical inter-order gap after the retailer's last order.
         orders = view.orders.sort_values(["r", "ts"])
@@ -137,6 +140,15 @@ class RepeatModel(Recommender):
             keys = ("cadence_days", "last_ordered", "times_ordered")
             return "due", {key: facts[key] for key in keys}
         return "repeat", {key: facts[key] for key in ("times_ordered", "orders_total", "last_ordered")}
+
+    def padding_reason(self, item: int) -> tuple[str, dict[str, int | float | str]] | None:
+        """The evidence for a product the retailer never bought, which this model orders by its padding (the
+        number of training orders it is in): that count as an "in_orders" reason. None for a product in no
+        order and for a model saved before the counts were kept."""
+        counts = vars(self).get("product_orders")
+        if counts is None or counts[item] == 0:
+            return None
+        return "in_orders", {"orders": int(counts[item]), "n_orders": int(self.n_orders)}
 
     def due(self, retailers: Sequence[int], *, as_of: date, min_times: int = 2) -> list[DuePrediction]:
         rows = self.retailer_rows(retailers)

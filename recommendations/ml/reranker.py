@@ -1,12 +1,14 @@
 """Learned re-ranker: gradient-boosted trees over candidate features of the blend's top candidates.
 
-Trained on validation baskets (features from models fitted without them); tried only over a blend the
-significance gate accepted, and kept only if its out-of-fold scores (each half of the validation retailers
-scored by the trees fitted on the other) pass the same gate against the best single model and beat the blend
-on average (recommendations/ml/hybrid.py, recommendations/ml/significance.py).
+Trained on validation baskets (features from models fitted without them); tried over whatever the
+significance gate chose (the blend, or the best single model when it refused the blend: the features hold
+every member's score either way), and kept only if its out-of-fold scores (each half of the validation
+retailers scored by the trees fitted on the other) pass the same gate against the best single model and beat
+what it re-ranks on average (recommendations/ml/hybrid.py, recommendations/ml/significance.py).
 """
 
 import pickle
+from collections.abc import Iterable
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -14,6 +16,25 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from recommendations.ml.base import Recommender, top_n
 
 CANDIDATES = 50
+# The columns `candidate_features` appends after one score column per member, in its order.
+RETAILER_FEATURES = (
+    "blend_score",
+    "blend_position",
+    "times_ordered",
+    "decayed_frequency",
+    "days_since_last_ordered",
+    "cadence_days",
+    "due",
+    "orders_total",
+    "buyers",
+    "trend",
+    "days_since_last_order",
+)
+
+
+def feature_names(members: Iterable[str]) -> list[str]:
+    """The names of `candidate_features`' columns for a blend of these members, in column order."""
+    return [f"{name}_score" for name in sorted(members)] + list(RETAILER_FEATURES)
 
 
 def candidate_features(
@@ -62,6 +83,42 @@ class Reranker:
     def predict(self, features: np.ndarray) -> np.ndarray:
         flat = features.reshape(-1, features.shape[2])
         return self.model.predict_proba(flat)[:, 1].reshape(features.shape[:2])
+
+    def contributions(self, features: np.ndarray) -> tuple[float, np.ndarray]:
+        """Each feature's share of the trees' log-odds for each row of `features` (... x F): (bias, same shape
+        as `features`), with bias + the row's sum = the classifier's `decision_function` exactly.
+
+        Path attribution (Saabas): following a row down each tree, every split adds the change of the node
+        value it leads to (its child's minus its own) to the feature it splits on. scikit-learn keeps the
+        leaves' values shrunk by the learning rate and the inner nodes' unshrunk (the root at 0), so inner
+        values are shrunk here to put every step on the leaves' scale. Reads the fitted trees'
+        `_predictors` (scikit-learn 1.9, pinned); a test holds the sums to `decision_function`.
+        """
+        shape = features.shape
+        flat = np.asarray(features, dtype="float64").reshape(-1, shape[-1])
+        out = np.zeros_like(flat)
+        bias = float(np.ravel(self.model._baseline_prediction)[0])
+        shrink = float(self.model.learning_rate)
+        for (tree,) in self.model._predictors:
+            nodes = tree.nodes
+            leaf = nodes["is_leaf"].astype(bool)
+            if nodes["is_categorical"].any():
+                raise ValueError("categorical splits are not attributed: the re-ranker has none")
+            value = np.where(leaf, nodes["value"], nodes["value"] * shrink)
+            bias += float(value[0])
+            at = np.zeros(len(flat), dtype=np.intp)
+            moving = np.flatnonzero(~leaf[at])
+            while len(moving):
+                node = at[moving]
+                feature = nodes["feature_idx"][node]
+                x = flat[moving, feature]
+                missing_left = nodes["missing_go_to_left"][node].astype(bool)
+                left = np.where(np.isnan(x), missing_left, x <= nodes["num_threshold"][node])
+                child = np.where(left, nodes["left"][node], nodes["right"][node]).astype(np.intp)
+                out[moving, feature] += value[child] - value[node]
+                at[moving] = child
+                moving = moving[~leaf[child]]
+        return bias, out.reshape(shape)
 
     def to_bytes(self) -> np.ndarray:
         return np.frombuffer(pickle.dumps(self.model), dtype="uint8")

@@ -12,6 +12,16 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class RankingFeature:
+    """One input of the re-ranker's score of a (retailer, product): its value in that row and its share of the
+    trees' log-odds (recommendations/ml/reranker.py, `Reranker.contributions`)."""
+
+    name: str
+    value: float
+    contribution: float
+
+
+@dataclass(frozen=True)
 class Recommendation:
     retailer: int | None
     product: int
@@ -21,6 +31,9 @@ class Recommendation:
     # P(the retailer orders it in its next order), calibrated on validation baskets; None where no calibrator
     # applies (a live basket's completion).
     probability: float | None = None
+    # Where the re-ranker ordered this product: the features that moved its score most, largest share first
+    # (empty where the blend ranks: a cold retailer, a live basket, no re-ranker kept).
+    ranking: tuple[RankingFeature, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,12 @@ class Command(BaseCommand):
         parser.add_argument("--vendors", type=int, default=defaults.vendors)
         parser.add_argument("--days", type=int, default=defaults.days, help="length of the order history")
         parser.add_argument("--reset", action="store_true", help="delete existing demo data first")
+        parser.add_argument(
+            "--no-personal-signal",
+            action="store_true",
+            help="every retailer draws every basket from one shared popularity (no staples, affinities, "
+            "bundles, seasons or story): the world where popularity is the best model",
+        )
 
     def handle(self, *args, **options) -> None:
         for name in ("retailers", "products", "vendors", "days"):
@@ -27,6 +33,7 @@ class Command(BaseCommand):
             products=options["products"],
             vendors=options["vendors"],
             days=options["days"],
+            personal_signal=not options["no_personal_signal"],
         )
         started = time.perf_counter()
         try:

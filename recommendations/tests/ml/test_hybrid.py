@@ -197,3 +197,31 @@ def test_the_significance_gate_keeps_a_blend_and_a_re_ranker_whose_gain_is_real(
     reranker = hybrid.validation["reranker"]
     assert reranker["accepted"] is True and reranker["gain_over_best_single"]["low"] > 0
     assert hybrid.reranker is not None and hybrid.validation["hybrid"]["serves"] == "reranker"
+
+
+def _staples_on_cadences(*, retailers: int, seed: int) -> object:
+    """Each retailer orders weekly from its own 8 staples, each in every 2nd, 3rd or 4th order: which staples
+    the next order holds follows from each one's cadence and last order, which the repeat model's frequency
+    weighs only in part and no second model adds to (nobody else buys them)."""
+    rng = np.random.default_rng(seed)
+    spec = []
+    for retailer in range(1, retailers + 1):
+        staples = [1000 * retailer + j for j in range(8)]
+        periods = [int(p) for p in rng.choice([2, 3, 4], size=8)]
+        phases = [int(rng.integers(0, p)) for p in periods]
+        for k in range(12):
+            items = [s for s, p, f in zip(staples, periods, phases, strict=True) if k % p == f]
+            spec.append((retailer, 7 * k, items))
+    return make_data(spec)
+
+
+def test_when_the_gate_refuses_the_blend_the_re_ranker_is_tried_over_the_best_single_model() -> None:
+    hybrid = HybridRecommender(members=["popularity", "repeat"]).fit(
+        _staples_on_cadences(retailers=150, seed=0)
+    )
+
+    assert hybrid.validation["blend"]["accepted"] is False
+    reranker = hybrid.validation["reranker"]
+    assert reranker["against"] == "repeat" and reranker["accepted"] is True
+    assert reranker["gain_over_best_single"]["low"] > 0
+    assert hybrid.reranker is not None and hybrid.validation["hybrid"]["serves"] == "reranker"
